@@ -1,0 +1,260 @@
+"""The `shopsearch` command line: index, delete, stats, search, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import click
+
+from ..index.filters import InvalidFilter, parse_filter
+from ..index.ingest import BadRecord, FieldMapping, UnreadableFile, read_items
+from ..index.items import Item
+from ..models import ModelUnavailable
+from ..search.engine import DataDirError, Engine, InvalidRequest, MODES, SearchResponse
+from ..search.fusion import FUSIONS
+
+EXIT_SKIPPED = 1  # some records were bad and skipped, or some ids were not found
+
+data_dir_option = click.option(
+    "--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Index directory."
+)
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="shopsearch")
+def cli() -> None:
+    """Multilingual product search: keyword, vector and hybrid, with filters."""
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@data_dir_option
+@click.option("--map", "maps", multiple=True, metavar="CANON=SRC[,SRC...]",
+              help="Take a canonical field (id, title, description, brand, category, price) from source field(s).")
+@click.option("--price-scale", type=float, default=1.0, show_default=True, help="Multiply prices (0.01 for cents).")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=None, help="Items per committed batch.")
+def index(files, data_dir, maps, price_scale, batch_size) -> None:
+    """Index catalogue FILES (JSONL, JSON, CSV, Parquet; plain, .gz or .zip).
+
+    Items are upserted by id. Bad records are reported with file and line and
+    skipped; the exit code is 1 if any were. Each committed batch is printed;
+    re-running the same command after a crash completes the job.
+    """
+    try:
+        mapping = FieldMapping.parse(maps, price_scale)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        engine = Engine.open(data_dir)
+    except (DataDirError, ModelUnavailable, ValueError) as exc:
+        raise _fail(exc) from None
+    if engine.read_only:
+        engine.close()
+        raise click.ClickException(f"{data_dir} is being written by another process; try again when it finishes")
+    batch_size = batch_size or engine.config.ingest_batch_size
+    skipped = indexed = batches = 0
+    try:
+        from tqdm import tqdm
+
+        with tqdm(desc="indexing", unit=" items", file=sys.stderr, disable=None) as progress:
+            for batch, bad in _batches(read_items(files, mapping), batch_size):
+                for record in bad:
+                    skipped += 1
+                    progress.write(f"skipped {record}", file=sys.stderr)
+                if batch:
+                    result = engine.upsert(batch)
+                    indexed += result.count
+                    batches += 1
+                    progress.update(len(batch))
+                    # The line is printed only once the batch is durable and searchable.
+                    click.echo(f"committed batch {batches}: {result.count} items ({indexed} so far)")
+    except UnreadableFile as exc:
+        raise _fail(exc) from None
+    finally:
+        engine.close()
+    click.echo(f"indexed {indexed} items into {data_dir}" + (f"; skipped {skipped} bad records" if skipped else ""))
+    if skipped:
+        sys.exit(EXIT_SKIPPED)
+
+
+def _batches(records: Iterable, size: int) -> Iterator[tuple[list[Item], list[BadRecord]]]:
+    batch: list[Item] = []
+    bad: list[BadRecord] = []
+    for _, record in records:
+        if isinstance(record, BadRecord):
+            bad.append(record)
+            continue
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch, bad
+            batch, bad = [], []
+    if batch or bad:
+        yield batch, bad
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True)
+@data_dir_option
+def delete(ids, data_dir) -> None:
+    """Delete items by id. Exit code 1 if some ids were not in the index."""
+    with _open(data_dir, write=True) as engine:
+        missing = [i for i in dict.fromkeys(ids) if engine.get(i) is None]
+        result = engine.delete(ids)
+    click.echo(f"deleted {result.count} items")
+    if missing:
+        click.echo(f"not found: {', '.join(missing)}", err=True)
+        sys.exit(EXIT_SKIPPED)
+
+
+@cli.command()
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def stats(data_dir, as_json) -> None:
+    """Item count, index sizes and model of a data directory."""
+    with _open(data_dir) as engine:
+        info = engine.stats()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"data dir       {info['data_dir']}")
+    click.echo(f"items          {info['items']}")
+    click.echo(f"model          {info['model']['name']} ({info['model']['dim']} dims)")
+    click.echo(f"keyword index  {info['keyword_index']['docs']} docs, {_size(info['keyword_index']['bytes'])}")
+    click.echo(f"vector index   {info['vector_index']['vectors']} vectors, {_size(info['vector_index']['bytes'])}")
+    click.echo(f"catalogue      {_size(info['catalogue_bytes'])}")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@cli.command()
+@click.argument("query", required=False)
+@data_dir_option
+@click.option("--mode", type=click.Choice(MODES), default=None, help="Default: hybrid.")
+@click.option("--k", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--filter", "filters", multiple=True, metavar="EXPR",
+              help="e.g. 'price<=50', 'brand=HP,Lenovo', 'price=10..50', 'brand!=HP'. Repeat to AND.")
+@click.option("--fusion", type=click.Choice(FUSIONS), default=None)
+@click.option("--rrf-k", type=float, default=None)
+@click.option("--keyword-weight", type=float, default=None)
+@click.option("--vector-weight", type=float, default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the full response as JSON.")
+@click.option("--queries", type=click.File("r", encoding="utf-8"), default=None,
+              help="Batch mode: one query per line; writes one JSON line per query, in order.")
+def search(query, data_dir, mode, k, filters, fusion, rrf_k, keyword_weight, vector_weight, as_json, queries) -> None:
+    """Search the index for QUERY (or every line of --queries FILE)."""
+    if (query is None) == (queries is None):
+        raise click.UsageError("give either a QUERY or --queries FILE")
+    try:
+        for f in filters:
+            parse_filter(f)
+    except InvalidFilter as exc:
+        raise click.BadParameter(str(exc), param_hint="--filter") from None
+    options = dict(mode=mode, k=k, filters=list(filters), fusion=fusion, rrf_k=rrf_k,
+                   keyword_weight=keyword_weight, vector_weight=vector_weight)
+    with _open(data_dir) as engine:
+        try:
+            if queries is not None:
+                for number, line in enumerate(queries, start=1):
+                    text = line.rstrip("\n")
+                    if not text.strip():
+                        raise click.ClickException(f"{queries.name}:{number}: empty query")
+                    response = engine.search(text, **options)
+                    click.echo(json.dumps({"query": text, "results": response.to_dict()["results"]}, ensure_ascii=False))
+                return
+            response = engine.search(query, **options)
+        except InvalidRequest as exc:
+            raise _fail(exc) from None
+    if as_json:
+        click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_response(response)
+
+
+def _print_response(response: SearchResponse) -> None:
+    click.echo(f"{len(response.hits)} results for {response.query!r} ({response.mode}, {response.took_ms:.1f} ms)")
+    for warning in response.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for rank, hit in enumerate(response.hits, start=1):
+        item, why = hit.item, hit.explanation
+        price = f"  {item['price']:.2f}" if item.get("price") is not None else ""
+        click.echo(f"{rank:>3}. {hit.score:8.4f}  {hit.id}  {item['title'][:90]}{price}")
+        legs = []
+        if why.keyword_rank is not None:
+            legs.append(f"keyword #{why.keyword_rank} ({why.keyword_score:.2f})")
+        if why.vector_rank is not None:
+            legs.append(f"vector #{why.vector_rank} ({why.vector_score:.3f})")
+        matched = "; ".join(f"{field}: {', '.join(terms)}" for field, terms in why.matched_terms.items())
+        click.echo(f"     {' + '.join(legs) or 'no leg'}" + (f"  matched {matched}" if matched else ""))
+
+
+class _open:
+    """Open a data directory for a command, turning failures into one-line errors."""
+
+    def __init__(self, data_dir: Path, write: bool = False) -> None:
+        self.data_dir, self.write = data_dir, write
+
+    def __enter__(self) -> Engine:
+        try:
+            self.engine = Engine.open(self.data_dir, create=False)
+        except (DataDirError, ModelUnavailable, ValueError) as exc:
+            raise _fail(exc) from None
+        if self.write and self.engine.read_only:
+            self.engine.close()
+            raise click.ClickException(f"{self.data_dir} is being written by another process; try again later")
+        return self.engine
+
+    def __exit__(self, *exc) -> None:
+        self.engine.close()
+
+
+DEMO_QUERIES = [
+    ("wireless mouse", []),
+    ("laptop bag", ["price<=60"]),
+    ("AA batteries", ["brand=Duracell,Energizer,Verbatim"]),
+    ("funda para portátil", []),  # Spanish: laptop case
+    ("蓝牙音箱", []),  # Chinese: bluetooth speaker
+]
+
+
+@cli.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to build the demo index (default: a temporary directory).")
+def demo(data_dir) -> None:
+    """Index the bundled sample catalogue (400 Icecat products) and answer a few queries."""
+    sample = resources.files("shopsearch") / "data" / "sample_catalogue.jsonl.gz"
+    with tempfile.TemporaryDirectory(prefix="shopsearch-demo-") as tmp:
+        target = data_dir or Path(tmp)
+        with resources.as_file(sample) as path:
+            items = [item for _, item in read_items([path], FieldMapping.parse()) if isinstance(item, Item)]
+        try:
+            engine = Engine.open(target)
+        except (DataDirError, ModelUnavailable, ValueError) as exc:
+            raise _fail(exc) from None
+        with engine:
+            engine.upsert(items)
+            click.echo(f"indexed {len(engine)} sample products into {target}\n")
+            for query, filters in DEMO_QUERIES:
+                response = engine.search(query, k=3, filters=filters)
+                if filters:
+                    click.echo(f"filters: {' AND '.join(filters)}")
+                _print_response(response)
+                click.echo()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

@@ -1,0 +1,59 @@
+"""Ranking metrics over one query: pure functions of a ranked id list and graded judgments.
+
+`ranked` is the system's result ids, best first; `judgments` maps id -> grade
+(0 = irrelevant). Unjudged ids count as irrelevant, as in trec_eval; judged@k
+reports how many of the top k were judged at all, so pooled judgments can be
+read with care.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+
+def dcg(gains: Sequence[float]) -> float:
+    gains = np.asarray(gains, dtype=np.float64)
+    if gains.size == 0:
+        return 0.0
+    return float(np.sum((2.0**gains - 1.0) / np.log2(np.arange(2, gains.size + 2))))
+
+
+def ndcg_at_k(ranked: Sequence[str], judgments: Mapping[str, float], k: int = 10) -> float:
+    """nDCG@k with exponential gains 2^grade - 1; 0 when nothing is relevant."""
+    ideal = dcg(sorted((g for g in judgments.values() if g > 0), reverse=True)[:k])
+    if ideal == 0:
+        return 0.0
+    return dcg([judgments.get(doc, 0.0) for doc in ranked[:k]]) / ideal
+
+
+def mrr_at_k(ranked: Sequence[str], judgments: Mapping[str, float], k: int = 10) -> float:
+    for rank, doc in enumerate(ranked[:k], start=1):
+        if judgments.get(doc, 0) > 0:
+            return 1.0 / rank
+    return 0.0
+
+
+def recall_at_k(ranked: Sequence[str], judgments: Mapping[str, float], k: int = 100) -> float:
+    relevant = {doc for doc, grade in judgments.items() if grade > 0}
+    if not relevant:
+        return 0.0
+    return len(relevant.intersection(ranked[:k])) / len(relevant)
+
+
+def average_precision_at_k(ranked: Sequence[str], judgments: Mapping[str, float], k: int = 100) -> float:
+    relevant = {doc for doc, grade in judgments.items() if grade > 0}
+    if not relevant:
+        return 0.0
+    hits, total = 0, 0.0
+    for rank, doc in enumerate(ranked[:k], start=1):
+        if doc in relevant:
+            hits += 1
+            total += hits / rank
+    return total / min(len(relevant), k)
+
+
+def judged_at_k(ranked: Sequence[str], judgments: Mapping[str, float], k: int = 10) -> float:
+    top = ranked[:k]
+    return sum(doc in judgments for doc in top) / len(top) if top else 0.0

@@ -1,0 +1,190 @@
+"""Attribute filters: parsed once, evaluated as one boolean mask over rows.
+
+Both search legs take the same mask *inside* their search, so a selective
+filter still yields k results when k exist (never a post-filtered top k).
+
+Forms accepted:
+- CLI strings: `price<=50`, `price>10`, `price=10..50`, `brand=HP,Lenovo`, `brand!=HP`.
+- Python/JSON: `{"price": {"gte": 10, "lte": 50}, "brand": ["HP", "Lenovo"], "color": "red"}`,
+  with operators eq, ne, in, gt, gte, lt, lte (as in Elasticsearch/Qdrant range filters).
+
+String comparison ignores case and width (NFKC + case folding), so
+`brand=hp` finds "HP". Range operators compare numerically; values that are
+not numbers never satisfy a range.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+RANGE_OPS = ("gt", "gte", "lt", "lte")
+OPS = ("eq", "ne", *RANGE_OPS)
+
+
+class InvalidFilter(ValueError):
+    """A filter that cannot be parsed; the message quotes it."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    op: str  # one of OPS
+    values: tuple  # eq/ne: any of these; range ops: exactly one number
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise InvalidFilter(f"unknown operator {self.op!r} on {self.field!r}; use one of {', '.join(OPS)}")
+        if not self.field:
+            raise InvalidFilter("a filter needs a field name")
+        if not self.values:
+            raise InvalidFilter(f"filter on {self.field!r} has no value")
+        if self.op in RANGE_OPS:
+            if len(self.values) != 1 or _number(self.values[0]) is None:
+                raise InvalidFilter(f"{self.field} {self.op} needs one number, got {self.values!r}")
+
+
+_CLI = re.compile(r"^\s*([^<>=!\s]+)\s*(<=|>=|!=|==|=|<|>|:)\s*(.*?)\s*$")
+_CLI_OPS = {"<=": "lte", ">=": "gte", "<": "lt", ">": "gt", "=": "eq", "==": "eq", ":": "eq", "!=": "ne"}
+
+
+def parse_filter(text: str) -> list[Condition]:
+    """One CLI filter string into conditions (a `a..b` range gives two)."""
+    match = _CLI.match(text)
+    if not match or not match.group(3):
+        raise InvalidFilter(f"cannot parse filter {text!r}; expected e.g. 'price<=50' or 'brand=HP,Lenovo'")
+    field, symbol, raw = match.groups()
+    op = _CLI_OPS[symbol]
+    if op == "eq" and ".." in raw:
+        low, _, high = raw.partition("..")
+        conditions = []
+        if low.strip():
+            conditions.append(Condition(field, "gte", (_require_number(low, text),)))
+        if high.strip():
+            conditions.append(Condition(field, "lte", (_require_number(high, text),)))
+        if not conditions:
+            raise InvalidFilter(f"empty range in filter {text!r}")
+        return conditions
+    if op in RANGE_OPS:
+        return [Condition(field, op, (_require_number(raw, text),))]
+    values = tuple(v.strip() for v in raw.split(",") if v.strip())
+    return [Condition(field, op, values)]
+
+
+def parse_filters(filters: Any) -> list[Condition]:
+    """Any accepted form (None, CLI strings, a mapping, Conditions) into a list of conditions."""
+    if filters is None:
+        return []
+    if isinstance(filters, str):
+        return parse_filter(filters)
+    if isinstance(filters, Mapping):
+        conditions = []
+        for field, spec in filters.items():
+            conditions.extend(_from_mapping(str(field), spec))
+        return conditions
+    if isinstance(filters, Iterable):
+        conditions = []
+        for f in filters:
+            conditions.extend([f] if isinstance(f, Condition) else parse_filters(f))
+        return conditions
+    raise InvalidFilter(f"filters must be strings or a mapping, got {type(filters).__name__}")
+
+
+def _from_mapping(field: str, spec: Any) -> list[Condition]:
+    if isinstance(spec, Mapping):
+        if not spec:
+            raise InvalidFilter(f"filter on {field!r} is empty")
+        out = []
+        for op, value in spec.items():
+            if op == "in":
+                op = "eq"
+            if op not in OPS:
+                raise InvalidFilter(f"unknown operator {op!r} on {field!r}; use one of in, {', '.join(OPS)}")
+            values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+            out.append(Condition(field, op, values))
+        return out
+    if isinstance(spec, (list, tuple)):
+        return [Condition(field, "eq", tuple(spec))]
+    return [Condition(field, "eq", (spec,))]
+
+
+def _require_number(raw: str, text: str) -> float:
+    value = _number(raw)
+    if value is None:
+        raise InvalidFilter(f"{raw.strip()!r} is not a number in filter {text!r}")
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip().lstrip("$€£¥"))
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def normalize_value(value: Any) -> str:
+    """Canonical text of a scalar for equality: 'HP' == 'hp', 5 == 5.0 == '5'."""
+    number = _number(value) if not isinstance(value, str) else None
+    if number is not None:
+        return repr(int(number)) if number.is_integer() else repr(number)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = unicodedata.normalize("NFKC", str(value)).casefold().strip()
+    number = _number(text)
+    if number is not None and re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
+        return repr(int(number)) if number.is_integer() else repr(number)
+    return text
+
+
+class Column:
+    """One field over all rows, in forms that filter by vectorised numpy ops."""
+
+    def __init__(self, pairs: Sequence[tuple[int, Any]]) -> None:
+        rows, texts, num_rows, nums = [], [], [], []
+        for row, value in pairs:
+            for v in value if isinstance(value, list) else (value,):
+                rows.append(row)
+                texts.append(normalize_value(v))
+                number = _number(v)
+                if number is not None:
+                    num_rows.append(row)
+                    nums.append(number)
+        self._vocab: dict[str, int] = {}
+        codes = [self._vocab.setdefault(t, len(self._vocab)) for t in texts]
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.codes = np.asarray(codes, dtype=np.int32)
+        self.num_rows = np.asarray(num_rows, dtype=np.int64)
+        self.nums = np.asarray(nums, dtype=np.float64)
+
+    def matching(self, condition: Condition, size: int) -> np.ndarray:
+        mask = np.zeros(size, dtype=bool)
+        if condition.op in ("eq", "ne"):
+            wanted = [self._vocab[k] for k in map(normalize_value, condition.values) if k in self._vocab]
+            mask[self.rows[np.isin(self.codes, wanted)]] = True
+            if condition.op == "ne":
+                mask = ~mask
+            return mask
+        bound = _number(condition.values[0])
+        compare = {"gt": np.greater, "gte": np.greater_equal, "lt": np.less, "lte": np.less_equal}[condition.op]
+        mask[self.num_rows[compare(self.nums, bound)]] = True
+        return mask
+
+
+def evaluate(conditions: Sequence[Condition], column: Callable[[str], Column], size: int) -> np.ndarray:
+    """AND of all conditions as a boolean mask over rows 0..size-1."""
+    mask = np.ones(size, dtype=bool)
+    for condition in conditions:
+        mask &= column(condition.field).matching(condition, size)
+    return mask

@@ -1,0 +1,176 @@
+"""The catalogue store: SQLite, the source of truth of a data directory.
+
+Every write is one SQLite transaction stamped with a new sequence number.
+The keyword and vector indexes are derived from it: each records the last
+sequence it applied, and on open replays whatever came after. A batch is
+"committed" when its transaction commits; from then on it survives a
+`kill -9` and becomes searchable at the latest on the next open.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .items import Item
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    row INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    seq INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    doc TEXT,
+    vector BLOB
+);
+CREATE INDEX IF NOT EXISTS items_by_seq ON items (seq);
+"""
+
+
+class CatalogueStore:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        self.path = Path(path)
+        uri = f"file:{self.path}?mode=ro" if read_only else f"file:{self.path}"
+        self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        if not read_only:
+            # WAL: readers in other processes keep working while we write, and a
+            # killed writer leaves at most an uncommitted tail that SQLite drops.
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- metadata -------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- writes ---------------------------------------------------------------
+    def last_seq(self) -> int:
+        return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM items").fetchone()[0]
+
+    def upsert(self, items: Sequence[Item], vectors: np.ndarray) -> tuple[int, list[int]]:
+        """Store items and their vectors in one transaction: (seq, rows).
+
+        An id keeps its row across updates and deletes, so every index can
+        address an item by the same small integer for its whole life.
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self._transaction():
+            seq = self.last_seq() + 1
+            rows = []
+            for item, vector in zip(items, vectors):
+                cursor = self._db.execute(
+                    "INSERT INTO items (id, seq, deleted, doc, vector) VALUES (?, ?, 0, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, deleted = 0, "
+                    "doc = excluded.doc, vector = excluded.vector RETURNING row",
+                    (item.id, seq, json.dumps(item.to_record(), ensure_ascii=False), vector.tobytes()),
+                )
+                rows.append(cursor.fetchone()[0])
+        return seq, rows
+
+    def delete(self, ids: Iterable[str]) -> tuple[int, list[int]]:
+        """Mark items deleted (kept as tombstones so derived indexes can replay): (seq, rows)."""
+        with self._transaction():
+            seq = self.last_seq() + 1
+            rows = []
+            for item_id in dict.fromkeys(ids):
+                cursor = self._db.execute(
+                    "UPDATE items SET deleted = 1, seq = ?, doc = NULL, vector = NULL "
+                    "WHERE id = ? AND deleted = 0 RETURNING row",
+                    (seq, item_id),
+                )
+                found = cursor.fetchone()
+                if found:
+                    rows.append(found[0])
+        return seq, rows
+
+    def _transaction(self):
+        db = self._db
+
+        class _Txn:
+            def __enter__(self):
+                db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, exc_type, exc, tb):
+                db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+        return _Txn()
+
+    # -- reads ----------------------------------------------------------------
+    def count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM items WHERE deleted = 0").fetchone()[0]
+
+    def max_row(self) -> int:
+        return self._db.execute("SELECT COALESCE(MAX(row), 0) FROM items").fetchone()[0]
+
+    def changes_since(self, seq: int, chunk: int = 2000) -> Iterator[tuple[int, list]]:
+        """(seq, [(row, deleted, record | None, vector | None), ...]) per committed batch after seq."""
+        cursor = self._db.execute(
+            "SELECT seq, row, deleted, doc, vector FROM items WHERE seq > ? ORDER BY seq, row", (seq,)
+        )
+        batch_seq, batch = None, []
+        while rows := cursor.fetchmany(chunk):
+            for s, row, deleted, doc, vector in rows:
+                if batch_seq is not None and s != batch_seq:
+                    yield batch_seq, batch
+                    batch = []
+                batch_seq = s
+                batch.append(
+                    (row, bool(deleted), json.loads(doc) if doc else None,
+                     np.frombuffer(vector, dtype=np.float32) if vector else None)
+                )
+        if batch:
+            yield batch_seq, batch
+
+    def live_rows(self) -> tuple[np.ndarray, list[str]]:
+        rows, ids = [], []
+        for row, item_id in self._db.execute("SELECT row, id FROM items WHERE deleted = 0 ORDER BY row"):
+            rows.append(row)
+            ids.append(item_id)
+        return np.asarray(rows, dtype=np.int64), ids
+
+    def records(self, rows: Sequence[int]) -> dict[int, dict]:
+        if not rows:
+            return {}
+        marks = ",".join("?" * len(rows))
+        query = f"SELECT row, doc FROM items WHERE deleted = 0 AND row IN ({marks})"
+        return {row: json.loads(doc) for row, doc in self._db.execute(query, [int(r) for r in rows])}
+
+    def get(self, item_id: str) -> dict | None:
+        found = self._db.execute("SELECT doc FROM items WHERE id = ? AND deleted = 0", (item_id,)).fetchone()
+        return json.loads(found[0]) if found else None
+
+    def row_of(self, item_id: str) -> int | None:
+        found = self._db.execute("SELECT row FROM items WHERE id = ? AND deleted = 0", (item_id,)).fetchone()
+        return found[0] if found else None
+
+    def field_values(self, name: str) -> list[tuple[int, object]]:
+        """(row, value) of one field over live items; a list value stays a list."""
+        path = "$." + json.dumps(name)
+        query = "SELECT row, json_extract(doc, ?), json_type(doc, ?) FROM items WHERE deleted = 0"
+        out = []
+        for row, value, kind in self._db.execute(query, (path, path)):
+            if value is None:
+                continue
+            out.append((row, json.loads(value) if kind == "array" else value))
+        return out
+
+    def vectors(self, rows: Sequence[int]) -> np.ndarray:
+        marks = ",".join("?" * len(rows))
+        found = dict(self._db.execute(f"SELECT row, vector FROM items WHERE row IN ({marks})", list(rows)))
+        return np.stack([np.frombuffer(found[r], dtype=np.float32) for r in rows])
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())

@@ -1,0 +1,25 @@
+"""The vector-index seam: cosine nearest neighbours over normalised vectors."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+class VectorIndex(Protocol):
+    applied_seq: int  # last catalogue sequence applied; the engine replays what follows
+    dim: int
+
+    def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int]) -> None:
+        """Add or replace rows' vectors and remove deleted rows (in memory; see save)."""
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top k rows by cosine similarity among rows allowed by the mask: (rows, similarities), best first."""
+
+    def save(self) -> None:
+        """Persist a snapshot atomically; a crash keeps the previous one."""
+
+    def count(self) -> int: ...
+
+    def size_bytes(self) -> int: ...
