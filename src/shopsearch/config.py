@@ -28,7 +28,7 @@ class VectorConfig:
     backend: str = "hnsw"
     m: int = 16
     ef_construction: int = 200
-    ef_search: int = 96
+    ef_search: int = 128
     # Filters that leave at most this share of the catalogue are answered by an
     # exact scan of the survivors (as Qdrant's planner does): graph search
     # degrades when most of the graph is filtered away.

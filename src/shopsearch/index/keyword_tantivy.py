@@ -35,7 +35,9 @@ class TantivyKeywordIndex:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         builder = tantivy.SchemaBuilder()
-        builder.add_unsigned_field("key", indexed=True, fast=True)
+        # i64, not u64: tantivy-py builds delete terms for Python ints as i64, so
+        # deletes by a u64 key silently match nothing.
+        builder.add_integer_field("key", indexed=True, fast=True)
         for name in SCORED_FIELDS:
             # Term frequencies but no positions: BM25 needs no more, and the index stays small.
             builder.add_text_field(name, tokenizer_name="whitespace", index_option="freq")
@@ -55,7 +57,7 @@ class TantivyKeywordIndex:
             self._writer.delete_documents_by_term("key", int(row))
         for row, fields in upserts.items():
             doc = tantivy.Document()
-            doc.add_unsigned("key", int(row))
+            doc.add_integer("key", int(row))
             for name in TEXT_FIELDS:
                 if fields.get(name):
                     doc.add_text(name, fields[name])

@@ -1,0 +1,122 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from shopsearch.cli.main import cli
+
+from conftest import ICECAT_SLICE
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    data = tmp_path_factory.mktemp("cli") / "data"
+    result = CliRunner().invoke(
+        cli, ["index", str(ICECAT_SLICE), "--data-dir", str(data), "--map", "brand=supplier",
+              "--map", "description=name,short_description", "--price-scale", "0.01", "--batch-size", "100"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "committed batch 3: 13 items (213 so far)" in result.output
+    return data
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_search_prints_ranked_explained_results(indexed):
+    result = run("search", "aa battery", "--data-dir", indexed, "--k", "3")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("3 results for 'aa battery' (hybrid")
+    assert "keyword #1" in result.output and "matched title:" in result.output
+
+
+def test_search_json_with_filters(indexed):
+    result = run("search", "bag", "--data-dir", indexed, "--json", "--mode", "keyword",
+                 "--filter", "price<=40", "--filter", "brand=Case Logic,Targus")
+    assert result.exit_code == 0, result.output
+    response = json.loads(result.output)
+    assert response["mode"] == "keyword" and response["results"]
+    for hit in response["results"]:
+        assert hit["item"]["price"] <= 40 and hit["item"]["brand"] in ("Case Logic", "Targus")
+        assert hit["explanation"]["keyword_rank"] >= 1
+
+
+def test_batch_queries_keep_file_order(indexed, tmp_path):
+    queries = ["usb stick", "camera bag", "bluetooth speaker", "usb stick"]
+    path = tmp_path / "q.txt"
+    path.write_text("\n".join(queries) + "\n")
+    result = run("search", "--queries", path, "--data-dir", indexed, "--k", "2")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [line["query"] for line in lines] == queries
+    assert all(len(line["results"]) == 2 and {"id", "score"} <= set(line["results"][0]) for line in lines)
+    assert lines[0]["results"] == lines[3]["results"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["search", "x", "--filter", "price<=cheap"], "not a number"),
+        (["search", "x", "--mode", "fuzzy"], "fuzzy"),
+        (["search"], "either a QUERY or --queries"),
+        (["search", "x", "--k", "0"], "0"),
+    ],
+)
+def test_search_usage_errors(indexed, args, message):
+    result = run(*args, "--data-dir", indexed)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_search_on_a_missing_directory(tmp_path):
+    result = run("search", "x", "--data-dir", tmp_path / "none")
+    assert result.exit_code == 1 and "no shopsearch index" in result.output
+
+
+def test_stats(indexed):
+    result = run("stats", "--data-dir", indexed, "--json")
+    assert result.exit_code == 0
+    stats = json.loads(result.output)
+    assert stats["items"] == 213 and stats["model"]["dim"] == 512
+    assert "items          213" in run("stats", "--data-dir", indexed).output
+
+
+def test_index_reports_bad_records_and_exit_code(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": "1", "title": "ok"}\n{"id": "2"}\nnot json\n{"id": "3", "title": "fine", "price": "x"}\n{"id": "4", "title": "ok too"}\n')
+    result = run("index", path, "--data-dir", tmp_path / "d")
+    assert result.exit_code == 1
+    assert f"skipped {path}:2: missing title" in result.output
+    assert f"skipped {path}:3: not JSON" in result.output
+    assert f"skipped {path}:4: unparsable price 'x'" in result.output
+    assert "indexed 2 items" in result.output and "skipped 3 bad records" in result.output
+
+
+def test_index_usage_and_file_errors(tmp_path):
+    assert run("index", tmp_path / "nope.jsonl", "--data-dir", tmp_path / "d").exit_code == 1
+    result = run("index", ICECAT_SLICE, "--data-dir", tmp_path / "d", "--map", "colour=x")
+    assert result.exit_code == 2 and "not one of" in result.output
+
+
+def test_delete_then_upsert_again(tmp_path):
+    data = tmp_path / "d"
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": "1", "title": "walnut desk"}\n{"id": "2", "title": "oak chair"}\n')
+    assert run("index", path, "--data-dir", data).exit_code == 0
+    result = run("delete", "1", "missing", "--data-dir", data)
+    assert result.exit_code == 1 and "deleted 1 items" in result.output and "not found: missing" in result.output
+    search = json.loads(run("search", "walnut desk", "--data-dir", data, "--json").output)
+    assert [h["id"] for h in search["results"]] == ["2"]
+    assert run("index", path, "--data-dir", data).exit_code == 0  # upsert by id: no duplicates
+    assert json.loads(run("stats", "--data-dir", data, "--json").output)["items"] == 2
+
+
+def test_demo_runs_end_to_end_as_installed():
+    result = subprocess.run([sys.executable, "-m", "shopsearch.cli.main", "demo"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "indexed 400 sample products" in result.stdout
+    assert "results for 'wireless mouse'" in result.stdout and "results for '蓝牙音箱'" in result.stdout
