@@ -162,3 +162,14 @@ def test_stats(icecat_engine):
     stats = icecat_engine.stats()
     assert stats["items"] == stats["keyword_index"]["docs"] == stats["vector_index"]["vectors"] == 213
     assert stats["model"] == {"name": "use-multilingual-v3-int8", "dim": 512}
+
+
+def test_filters_follow_writes(icecat_engine):
+    engine = icecat_engine
+    engine.upsert([{"id": "f1", "title": "Glimmer desk lamp", "brand": "Lumo", "price": 20}])
+    assert ids(engine.search("lamp", k=5, filters=["brand=Lumo"])) == ["f1"]  # column now cached
+    engine.upsert([{"id": "f1", "title": "Glimmer desk lamp", "brand": "Brightly", "price": 35}])
+    assert engine.search("lamp", k=5, filters=["brand=Lumo"]).hits == []
+    assert ids(engine.search("lamp", k=5, filters=["brand=Brightly", "price>30"])) == ["f1"]
+    engine.delete(["f1"])
+    assert engine.search("lamp", k=5, filters=["brand=Brightly"]).hits == []

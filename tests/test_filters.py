@@ -28,7 +28,7 @@ def test_unparsable_filters(bad):
         parse_filter(bad)
 
 
-@pytest.mark.parametrize("bad", [{"price": {"near": 5}}, {"price": {}}, {"price": {"gt": "x"}}, 42])
+@pytest.mark.parametrize("bad", [{"price": {"near": 5}}, {"price": {}}, {"price": {"gt": "x"}}, 42, {"brand": [["HP"]]}, {"brand": None}])
 def test_invalid_mapping_filters(bad):
     with pytest.raises(InvalidFilter):
         parse_filters(bad)

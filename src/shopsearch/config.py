@@ -29,11 +29,11 @@ class VectorConfig:
     m: int = 16
     ef_construction: int = 200
     ef_search: int = 128
-    # Filters that leave at most this share of the catalogue are answered by an
-    # exact scan of the survivors (as Qdrant's planner does): graph search
-    # degrades when most of the graph is filtered away.
-    exact_below_fraction: float = 0.05
-    exact_below_count: int = 20_000
+    # A filter leaving n of N rows is answered by an exact scan of those n rows
+    # when n*n <= exact_scan_ratio * N (as Qdrant's planner does, by cost):
+    # a scan costs ~n, a filtered graph walk ~N/n. 600 is where the two cost
+    # the same here (512-d, 100k rows: ~7,700 rows; 20k rows: ~3,500).
+    exact_scan_ratio: float = 600.0
 
 
 @dataclass(frozen=True)

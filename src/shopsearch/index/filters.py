@@ -44,6 +44,9 @@ class Condition:
             raise InvalidFilter("a filter needs a field name")
         if not self.values:
             raise InvalidFilter(f"filter on {self.field!r} has no value")
+        for value in self.values:
+            if isinstance(value, (list, tuple, dict, set)) or value is None:
+                raise InvalidFilter(f"filter on {self.field!r}: values must be strings or numbers, got {value!r}")
         if self.op in RANGE_OPS:
             if len(self.values) != 1 or _number(self.values[0]) is None:
                 raise InvalidFilter(f"{self.field} {self.op} needs one number, got {self.values!r}")
@@ -151,28 +154,43 @@ def normalize_value(value: Any) -> str:
 class Column:
     """One field over all rows, in forms that filter by vectorised numpy ops."""
 
-    def __init__(self, pairs: Sequence[tuple[int, Any]]) -> None:
-        rows, texts, num_rows, nums = [], [], [], []
+    def __init__(self, pairs: Sequence[tuple[int, Any]] = ()) -> None:
+        self._vocab: dict[str, int] = {}
+        self.rows, self.codes, self.num_rows, self.nums = self._arrays(pairs)
+
+    def _arrays(self, pairs: Sequence[tuple[int, Any]]):
+        rows, codes, num_rows, nums = [], [], [], []
         for row, value in pairs:
             for v in value if isinstance(value, list) else (value,):
                 rows.append(row)
-                texts.append(normalize_value(v))
+                codes.append(self._vocab.setdefault(normalize_value(v), len(self._vocab)))
                 number = _number(v)
                 if number is not None:
                     num_rows.append(row)
                     nums.append(number)
-        self._vocab: dict[str, int] = {}
-        codes = [self._vocab.setdefault(t, len(self._vocab)) for t in texts]
-        self.rows = np.asarray(rows, dtype=np.int64)
-        self.codes = np.asarray(codes, dtype=np.int32)
-        self.num_rows = np.asarray(num_rows, dtype=np.int64)
-        self.nums = np.asarray(nums, dtype=np.float64)
+        return (np.asarray(rows, dtype=np.int64), np.asarray(codes, dtype=np.int32),
+                np.asarray(num_rows, dtype=np.int64), np.asarray(nums, dtype=np.float64))
+
+    def replace_rows(self, rows: Sequence[int], pairs: Sequence[tuple[int, Any]]) -> None:
+        """Forget `rows`' values and add `pairs`: a write updates the column
+        in place instead of re-reading the whole catalogue."""
+        rows = np.asarray(rows, dtype=np.int64)
+        keep = ~np.isin(self.rows, rows)
+        keep_num = ~np.isin(self.num_rows, rows)
+        new_rows, new_codes, new_num_rows, new_nums = self._arrays(pairs)
+        self.rows = np.concatenate([self.rows[keep], new_rows])
+        self.codes = np.concatenate([self.codes[keep], new_codes])
+        self.num_rows = np.concatenate([self.num_rows[keep_num], new_num_rows])
+        self.nums = np.concatenate([self.nums[keep_num], new_nums])
 
     def matching(self, condition: Condition, size: int) -> np.ndarray:
         mask = np.zeros(size, dtype=bool)
         if condition.op in ("eq", "ne"):
-            wanted = [self._vocab[k] for k in map(normalize_value, condition.values) if k in self._vocab]
-            mask[self.rows[np.isin(self.codes, wanted)]] = True
+            wanted = np.zeros(len(self._vocab) + 1, dtype=bool)
+            for key in map(normalize_value, condition.values):
+                if key in self._vocab:
+                    wanted[self._vocab[key]] = True
+            mask[self.rows[wanted[self.codes]]] = True
             if condition.op == "ne":
                 mask = ~mask
             return mask

@@ -27,7 +27,7 @@ ALL_FIELD = "all"
 SCORED_FIELDS = (ALL_FIELD, *TEXT_FIELDS)
 # Below this many allowed rows the filter goes into the query as a term set;
 # above it, ranked hits are read deeper until enough pass the mask.
-_TERM_SET_MAX = 4096
+_TERM_SET_MAX = 1024
 
 
 class TantivyKeywordIndex:
@@ -95,7 +95,11 @@ class TantivyKeywordIndex:
         depth = min(total, math.ceil(limit * len(allowed) / n_allowed * 1.5) + 16)
         while True:
             rows, scores = self._hits(searcher, query, depth)
-            keep = allowed[rows]
+            # Rows past the mask were added after it was computed (another
+            # process writing): they are not known to pass the filter.
+            keep = np.zeros(len(rows), dtype=bool)
+            inside = rows < len(allowed)
+            keep[inside] = allowed[rows[inside]]
             if np.count_nonzero(keep) >= limit or len(rows) < depth or depth >= total:
                 return rows[keep][:limit], scores[keep][:limit]
             depth = min(total, depth * 4)

@@ -57,6 +57,7 @@ class HnswVectorIndex:
         self._vectors = np.load(self.path / state["vectors"])
         self._present = np.load(self.path / state["present"])
         self._in_graph = np.load(self.path / state["in_graph"])
+        self._ensure_rows(state["capacity"] - 1)
         self.applied_seq = state["seq"]
 
     def _ensure_rows(self, max_row: int) -> None:
@@ -101,7 +102,7 @@ class HnswVectorIndex:
             n_allowed = int(np.count_nonzero(candidates))
             if n_allowed == 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-            if n_allowed <= self._config.exact_below_count or n_allowed <= self._config.exact_below_fraction * n_present:
+            if n_allowed * n_allowed <= self._config.exact_scan_ratio * n_present:
                 return self._exact(query, np.flatnonzero(candidates), k)
         k_eff = min(k, int(np.count_nonzero(candidates)))
         self._graph.set_ef(max(self._config.ef_search, k_eff))
@@ -131,9 +132,10 @@ class HnswVectorIndex:
         names = {"graph": f"graph-{stamp}.bin", "vectors": f"vectors-{stamp}.npy", "present": f"present-{stamp}.npy",
                  "in_graph": f"in-graph-{stamp}.npy"}
         self._graph.save_index(str(self.path / names["graph"]))
-        np.save(self.path / names["vectors"], self._vectors)
-        np.save(self.path / names["present"], self._present)
-        np.save(self.path / names["in_graph"], self._in_graph)
+        used = int(np.flatnonzero(self._in_graph).max()) + 1 if self._in_graph.any() else 0
+        np.save(self.path / names["vectors"], self._vectors[:used])
+        np.save(self.path / names["present"], self._present[:used])
+        np.save(self.path / names["in_graph"], self._in_graph[:used])
         for name in names.values():
             with open(self.path / name, "rb") as f:
                 os.fsync(f.fileno())

@@ -47,6 +47,9 @@ class UseOnnxEmbedder:
         options.register_custom_ops_library(get_library_path())
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
+        # Spinning worker threads keep both cores busy after each query and
+        # slow the index search that follows (measured: 2.5x on a 12k-row scan).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(model_path()), options, providers=["CPUExecutionProvider"])
         # Measured: batches of ~64 strings run ~4x faster per text than one
         # batch of 1000 (the graph pads every text to the longest).

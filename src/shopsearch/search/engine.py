@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -121,6 +122,9 @@ class Engine:
         self._lock_fd = lock_fd
         self._analyzer = Analyzer(config.keyword.stem_languages)
         self._columns: dict[str, Column] = {}
+        # Shops repeat filters (category pages, price bands): recent masks are
+        # kept until the next write.
+        self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._size = store.max_row() + 1
         self._unsaved = 0
 
@@ -219,9 +223,10 @@ class Engine:
         # Embed before touching any file: a model failure leaves everything as it was.
         vectors = self._embedder.embed_documents([item.embedding_text() for item in batch])
         seq, rows = self._store.upsert(batch, vectors)
-        self._keyword.apply(seq, {row: self._analyzed(item.to_record()) for row, item in zip(rows, batch)}, [])
+        records = [item.to_record() for item in batch]
+        self._keyword.apply(seq, {row: self._analyzed(record) for row, record in zip(rows, records)}, [])
         self._vector.apply(seq, rows, vectors, [])
-        self._after_write(max(rows), len(rows))
+        self._after_write(rows, records)
         return WriteResult(seq, len(rows))
 
     def delete(self, ids: Iterable[str]) -> WriteResult:
@@ -231,13 +236,17 @@ class Engine:
         if rows:
             self._keyword.apply(seq, {}, rows)
             self._vector.apply(seq, [], np.zeros((0, self._vector.dim), np.float32), rows)
-            self._after_write(max(rows), len(rows))
+            self._after_write(rows, [])
         return WriteResult(seq, len(rows))
 
-    def _after_write(self, max_row: int, changed: int) -> None:
-        self._columns.clear()
-        self._size = max(self._size, max_row + 1)
-        self._unsaved += changed
+    def _after_write(self, rows: Sequence[int], records: Sequence[Mapping[str, Any]]) -> None:
+        """Bring in-memory filter columns up to date; `records` are the new
+        versions of `rows` (empty for a delete)."""
+        for name, column in self._columns.items():
+            column.replace_rows(rows, [(r, rec[name]) for r, rec in zip(rows, records) if rec.get(name) is not None])
+        self._masks.clear()
+        self._size = max(self._size, max(rows) + 1)
+        self._unsaved += len(rows)
         if self._unsaved >= _SNAPSHOT_EVERY:
             self._vector.save()
             self._unsaved = 0
@@ -282,7 +291,7 @@ class Engine:
             conditions = parse_filters(filters)
         except InvalidFilter as exc:
             raise InvalidRequest(str(exc), "filters") from None
-        allowed = evaluate(conditions, self._column, self._size) if conditions else None
+        allowed = self._mask(conditions) if conditions else None
         depth = max(k, candidates or defaults.candidates) if mode == "hybrid" else k
         warnings: list[str] = []
 
@@ -338,11 +347,22 @@ class Engine:
     def _matched_terms(self, tokens, groups, record) -> dict[str, list[str]]:
         matched = {}
         for name in TEXT_FIELDS:
-            terms = set(self._analyzer.terms(str(record.get(name) or "")))
+            terms = self._analyzer.term_set(str(record.get(name) or ""))
             found = [tok for tok, group in zip(tokens, groups) if terms.intersection(group)]
             if found:
                 matched[name] = list(dict.fromkeys(found))
         return matched
+
+    def _mask(self, conditions) -> np.ndarray:
+        key = tuple(conditions)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = self._masks[key] = evaluate(conditions, self._column, self._size)
+            if len(self._masks) > 64:
+                self._masks.popitem(last=False)
+        else:
+            self._masks.move_to_end(key)
+        return mask
 
     def _column(self, name: str) -> Column:
         column = self._columns.get(name)

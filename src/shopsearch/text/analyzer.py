@@ -94,6 +94,11 @@ class Analyzer:
         """Every variant of every group, flattened: what the index stores."""
         return [term for group in self.groups(text) for term in group]
 
+    def term_set(self, text: str) -> frozenset[str]:
+        """The distinct terms of a text, memoised: explanations ask again and
+        again for the same popular products' fields."""
+        return _term_set(self.stem_languages, text)
+
 
 def surface_tokens(text: str) -> list[str]:
     """Normalised surface tokens before stemming: originals, then their parts."""
@@ -140,6 +145,11 @@ def _variants(languages: tuple[str, ...], token: str) -> tuple[str, ...]:
         return (fold_accents(token),)
     stems = (stemmer.stemWord(token) for stemmer in _stemmers(languages))
     return tuple(dict.fromkeys(fold_accents(s) for s in stems)) or (fold_accents(token),)
+
+
+@lru_cache(maxsize=20_000)
+def _term_set(languages: tuple[str, ...], text: str) -> frozenset[str]:
+    return frozenset(term for group in _analyze(languages, text) for term in group)
 
 
 def _analyze(languages: tuple[str, ...], text: str) -> list[tuple[str, ...]]:
