@@ -24,7 +24,7 @@ def recall(index, queries, k, allowed=None):
     found = 0
     for q in queries:
         got, _ = index.search(q, k, allowed)
-        want, _ = index.exact(q, k, allowed)
+        want, _ = index.search(q, k, allowed, exact=True)
         found += len(set(got.tolist()) & set(want.tolist()))
     return found / (len(queries) * k)
 

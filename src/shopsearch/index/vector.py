@@ -14,8 +14,12 @@ class VectorIndex(Protocol):
     def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int]) -> None:
         """Add or replace rows' vectors and remove deleted rows (in memory; see save)."""
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top k rows by cosine similarity among rows allowed by the mask: (rows, similarities), best first."""
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, exact: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top k rows by cosine similarity among rows allowed by the mask: (rows, similarities), best first.
+
+        exact=True scans every allowed row instead of the approximate index (for measuring recall)."""
 
     def save(self) -> None:
         """Persist a snapshot atomically; a crash keeps the previous one."""

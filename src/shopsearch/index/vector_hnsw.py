@@ -91,7 +91,9 @@ class HnswVectorIndex:
                 self._present[row] = False
         self.applied_seq = seq
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, exact: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         n_present = int(np.count_nonzero(self._present))
         if n_present == 0 or k <= 0:
@@ -102,8 +104,10 @@ class HnswVectorIndex:
             n_allowed = int(np.count_nonzero(candidates))
             if n_allowed == 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-            if n_allowed * n_allowed <= self._config.exact_scan_ratio * n_present:
+            if exact or n_allowed * n_allowed <= self._config.exact_scan_ratio * n_present:
                 return self._exact(query, np.flatnonzero(candidates), k)
+        if exact:
+            return self._exact(query, np.flatnonzero(candidates), k)
         k_eff = min(k, int(np.count_nonzero(candidates)))
         self._graph.set_ef(max(self._config.ef_search, k_eff))
         flags = candidates
@@ -114,11 +118,6 @@ class HnswVectorIndex:
         except RuntimeError:  # hnswlib found fewer than k allowed rows in its walk
             return self._exact(query, np.flatnonzero(candidates), k)
         return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
-
-    def exact(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Brute-force reference: what search() approximates."""
-        candidates = self._present if allowed is None else self._present & _fit(allowed, len(self._present))
-        return self._exact(np.asarray(query, dtype=np.float32).reshape(-1), np.flatnonzero(candidates), k)
 
     def _exact(self, query: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self._vectors[rows] @ query

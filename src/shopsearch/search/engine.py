@@ -277,7 +277,16 @@ class Engine:
         keyword_weight: float | None = None,
         vector_weight: float | None = None,
         candidates: int | None = None,
+        exact: bool = False,
     ) -> SearchResponse:
+        """Search the catalogue.
+
+        mode: keyword | vector | hybrid; filters: CLI strings or a mapping (see
+        index.filters); fusion, rrf_k and the weights override the configured
+        defaults for this request; candidates is each leg's depth before
+        fusion; exact=True makes the vector leg scan every allowed vector
+        instead of the HNSW graph (slow, for measuring recall).
+        """
         started = time.perf_counter()
         defaults = self.config.search
         mode = mode or defaults.mode
@@ -312,7 +321,7 @@ class Engine:
                 query_vector = None
             embed_ms = (time.perf_counter() - t0) * 1000
             if query_vector is not None:
-                vector_leg = self._vector.search(query_vector, depth, allowed)
+                vector_leg = self._vector.search(query_vector, depth, allowed, exact=exact)
 
         legs = [leg for leg in (keyword_leg, vector_leg) if leg is not None]
         if len(legs) == 2:
