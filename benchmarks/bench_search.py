@@ -35,6 +35,8 @@ os.environ.setdefault("RUST_LOG", "error")
 
 import numpy as np
 
+from shopsearch.config import EngineConfig
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ICECAT = (REPO / ".." / "shared" / "datasets" / "icecat").resolve()
 
@@ -59,6 +61,8 @@ VARIANTS = {
 }
 MODES = ("keyword", "vector", "hybrid")
 K = 10
+# milvus-lite gets the same HNSW search breadth as shopsearch's configuration.
+EF_SEARCH = EngineConfig.from_env().vector.ef_search
 
 
 # -- output ------------------------------------------------------------------
@@ -501,14 +505,14 @@ def bench_milvus(items, vectors, qvecs, work, warm, tmp: Path, args) -> dict:
             expr = VARIANTS[v]["milvus"]
             reqs = [
                 AnnSearchRequest(data=[qvecs[q].tolist()], anns_field="dense",
-                                 param={"metric_type": "IP", "params": {"ef": 128}}, limit=depth, expr=expr),
+                                 param={"metric_type": "IP", "params": {"ef": EF_SEARCH}}, limit=depth, expr=expr),
                 AnnSearchRequest(data=[q], anns_field="sparse", param={"metric_type": "BM25"}, limit=depth, expr=expr),
             ]
             res = client.hybrid_search("items", reqs, ranker=ranker, limit=K, output_fields=["id"])
             return [str(h["id"]) for h in res[0]]
 
         res = run_timed(search, work, warm, args.competitor_budget_s, args.competitor_min_queries)
-        res.update({"build_s": build_s, "vector_index": "HNSW M=16 efC=200 ef=128",
+        res.update({"build_s": build_s, "vector_index": f"HNSW M=16 efC=200 ef={EF_SEARCH}",
                     "version": f"milvus-lite {milvus_lite.__version__}"})
         return res
     finally:
@@ -717,7 +721,7 @@ def main(argv=None) -> int:
             label, _, _, lat = datasets[size]
             ours = lat["hybrid"]
             rows.append([label, "shopsearch", ours["excl_embed"]["n"], ours["excl_embed"]["p50"], ours["excl_embed"]["p99"],
-                         *[ours["excl_embed_by_variant"][v]["p50"] for v in VARIANTS], 1.0, "-", "HNSW M=16 ef=128 + tantivy"])
+                         *[ours["excl_embed_by_variant"][v]["p50"] for v in VARIANTS], 1.0, "-", f"HNSW M=16 ef={EF_SEARCH} + tantivy"])
             for name in competitors:
                 r = comp.get(size, {}).get(name)
                 if r is None:
