@@ -23,8 +23,6 @@ from .items import CANONICAL_FIELDS, InvalidItem, Item
 # (errors="surrogateescape"), so one bad line is caught without losing the file.
 _BAD_UTF8 = re.compile("[\udc80-\udcff]")
 
-FORMATS = ("jsonl", "json", "csv", "parquet")
-
 
 @dataclass(frozen=True)
 class Location:

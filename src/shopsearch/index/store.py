@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -96,17 +97,17 @@ class CatalogueStore:
                     rows.append(found[0])
         return seq, rows
 
-    def _transaction(self):
-        db = self._db
-
-        class _Txn:
-            def __enter__(self):
-                db.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self, exc_type, exc, tb):
-                db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-        return _Txn()
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # IMMEDIATE takes the write lock up front, so the sequence number read
+        # inside the transaction cannot be taken by another writer too.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     # -- reads ----------------------------------------------------------------
     def count(self) -> int:
@@ -134,13 +135,6 @@ class CatalogueStore:
         if batch:
             yield batch_seq, batch
 
-    def live_rows(self) -> tuple[np.ndarray, list[str]]:
-        rows, ids = [], []
-        for row, item_id in self._db.execute("SELECT row, id FROM items WHERE deleted = 0 ORDER BY row"):
-            rows.append(row)
-            ids.append(item_id)
-        return np.asarray(rows, dtype=np.int64), ids
-
     def records(self, rows: Sequence[int]) -> dict[int, dict]:
         if not rows:
             return {}
@@ -152,10 +146,6 @@ class CatalogueStore:
         found = self._db.execute("SELECT doc FROM items WHERE id = ? AND deleted = 0", (item_id,)).fetchone()
         return json.loads(found[0]) if found else None
 
-    def row_of(self, item_id: str) -> int | None:
-        found = self._db.execute("SELECT row FROM items WHERE id = ? AND deleted = 0", (item_id,)).fetchone()
-        return found[0] if found else None
-
     def field_values(self, name: str) -> list[tuple[int, object]]:
         """(row, value) of one field over live items; a list value stays a list."""
         path = "$." + json.dumps(name)
@@ -166,11 +156,6 @@ class CatalogueStore:
                 continue
             out.append((row, json.loads(value) if kind == "array" else value))
         return out
-
-    def vectors(self, rows: Sequence[int]) -> np.ndarray:
-        marks = ",".join("?" * len(rows))
-        found = dict(self._db.execute(f"SELECT row, vector FROM items WHERE row IN ({marks})", list(rows)))
-        return np.stack([np.frombuffer(found[r], dtype=np.float32) for r in rows])
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
