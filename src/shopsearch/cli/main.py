@@ -222,6 +222,63 @@ class _open:
         self.engine.close()
 
 
+@cli.command("eval")
+@data_dir_option
+@click.option("--judgments", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV query,docid,rating (0 = irrelevant), or TREC qrels with --queries-file.")
+@click.option("--queries-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="For TREC qrels: 'qid<TAB>query text' per line.")
+@click.option("--mode", type=click.Choice(MODES), default=None, help="Default: the configured mode (hybrid).")
+@click.option("--sweep", "sweeps", multiple=True, metavar="KEY=V1,V2",
+              help="Evaluate every combination, e.g. --sweep mode=keyword,vector,hybrid --sweep vector_weight=0.2,0.5.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {queries, ndcg@10, mrr@10, recall@100, map@100, judged@10} (one line per configuration).")
+@click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write report.md, results.json and metrics.png here.")
+def eval_command(data_dir, judgments, queries_file, mode, sweeps, as_json, report) -> None:
+    """Measure ranking quality against human judgments (nDCG@10, MRR@10, Recall@100, MAP@100, judged@10)."""
+    from tqdm import tqdm
+
+    from ..eval.evaluator import METRICS, describe, evaluate, parse_sweeps
+    from ..eval.judgments import InvalidJudgments, load_judgments
+
+    try:
+        judged = load_judgments(judgments, queries_file)
+    except InvalidJudgments as exc:
+        raise click.BadParameter(str(exc), param_hint="--judgments") from None
+    try:
+        configs = parse_sweeps(sweeps, {"mode": mode} if mode else {})
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sweep") from None
+    baseline_params = {"mode": "keyword"}
+    todo = [baseline_params] + [c for c in configs if c != baseline_params]
+    runs = []
+    with _open(data_dir) as engine, tqdm(total=len(todo) * len(judged), desc="evaluating", unit=" queries",
+                                         file=sys.stderr, disable=None) as progress:
+        try:
+            for params in todo:
+                runs.append(evaluate(engine, judged, params, describe(params), on_query=lambda: progress.update()))
+        except InvalidRequest as exc:
+            raise click.BadParameter(str(exc), param_hint="--sweep") from None
+    baseline, wanted = runs[0], [r for r in runs if r.params in configs]
+    if as_json:
+        for run in wanted:
+            click.echo(json.dumps(run.summary()))
+    else:
+        click.echo(f"{'configuration':40} {'queries':>7} " + " ".join(f"{m:>10}" for m in METRICS))
+        for run in [baseline, *[r for r in wanted if r is not baseline]]:
+            s = run.summary()
+            click.echo(f"{run.name[:40]:40} {s['queries']:>7} " + " ".join(f"{s[m]:>10.4f}" for m in METRICS))
+    if report is not None:
+        from ..eval.report import write_report
+
+        try:
+            paths = write_report(report, wanted, baseline, title=f"Relevance of {data_dir} on {judgments.name}")
+        except ImportError:
+            raise click.ClickException("plots need matplotlib: pip install 'shopsearch[eval]'") from None
+        click.echo(f"report: {', '.join(str(p) for p in paths)}", err=True)
+
+
 DEMO_QUERIES = [
     ("wireless mouse", []),
     ("laptop bag", ["price<=60"]),

@@ -25,6 +25,10 @@ _STATE = "state.json"
 # the same word once per field it is repeated in.
 ALL_FIELD = "all"
 SCORED_FIELDS = (ALL_FIELD, *TEXT_FIELDS)
+class IncompatibleIndex(RuntimeError):
+    """The on-disk keyword index has another schema than this version writes."""
+
+
 # Below this many allowed rows the filter goes into the query as a term set;
 # above it, ranked hits are read deeper until enough pass the mask.
 _TERM_SET_MAX = 1024
@@ -42,7 +46,12 @@ class TantivyKeywordIndex:
             # Term frequencies but no positions: BM25 needs no more, and the index stays small.
             builder.add_text_field(name, tokenizer_name="whitespace", index_option="freq")
         self._schema = builder.build()
-        self._index = tantivy.Index(self._schema, path=str(self.path), reuse=True)
+        try:
+            self._index = tantivy.Index(self._schema, path=str(self.path), reuse=True)
+        except ValueError as exc:
+            raise IncompatibleIndex(
+                f"{self.path} was written by another version of shopsearch ({exc}); re-index into a new directory"
+            ) from None
         self._writer = self._index.writer(heap_size=64_000_000, num_threads=1) if writable else None
         self._boosts = {name: float(boosts.get(name, 0.0)) for name in SCORED_FIELDS}
         if not any(self._boosts.values()):

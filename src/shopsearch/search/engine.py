@@ -25,7 +25,7 @@ from ..config import EngineConfig
 from ..index.filters import Column, InvalidFilter, evaluate, parse_filters
 from ..index.items import Item
 from ..index.keyword import TEXT_FIELDS, KeywordIndex
-from ..index.keyword_tantivy import TantivyKeywordIndex
+from ..index.keyword_tantivy import IncompatibleIndex, TantivyKeywordIndex
 from ..index.store import CatalogueStore
 from ..index.vector import VectorIndex
 from ..index.vector_hnsw import HnswVectorIndex
@@ -167,7 +167,10 @@ class Engine:
                 "category": config.keyword.category_boost,
                 "description": config.keyword.description_boost,
             }
-            keyword = TantivyKeywordIndex(data_dir / "keyword", boosts, writable=lock_fd is not None)
+            try:
+                keyword = TantivyKeywordIndex(data_dir / "keyword", boosts, writable=lock_fd is not None)
+            except IncompatibleIndex as exc:
+                raise DataDirError(str(exc)) from None
             vector = HnswVectorIndex(data_dir / "vector", embedder.dim, config.vector)
         except BaseException:
             if lock_fd is not None:

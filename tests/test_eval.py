@@ -1,0 +1,85 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from shopsearch.cli.main import cli
+from shopsearch.eval.evaluator import METRICS, evaluate, parse_sweeps, wins_and_losses
+from shopsearch.eval.judgments import InvalidJudgments, load_judgments
+
+from conftest import FIXTURES, ICECAT_SLICE
+
+RATINGS = FIXTURES / "icecat_slice_ratings.csv"
+
+
+def test_csv_judgments():
+    judged = load_judgments(RATINGS)
+    assert set(judged) == {"laptop bag", "aa battery", "bluetooth speaker", "usb stick", "camera bag"}
+    assert all(0 <= g <= 3 for docs in judged.values() for g in docs.values())
+
+
+def test_trec_qrels_with_a_queries_file(tmp_path):
+    (tmp_path / "q.tsv").write_text("q1\tlaptop bag\nq2\tcamera bag\n")
+    (tmp_path / "qrels").write_text("q1 0 3149234 3\nq1 0 1996693 0\nq2 0 12 1\n")
+    assert load_judgments(tmp_path / "qrels", tmp_path / "q.tsv") == {
+        "laptop bag": {"3149234": 3.0, "1996693": 0.0}, "camera bag": {"12": 1.0}}
+
+
+@pytest.mark.parametrize("content,message", [
+    ("q,d,r\nx,1,2\n", "header"),
+    ("query,docid,rating\nx,1,good\n", ":2: rating 'good'"),
+    ("query,docid,rating\nx,1,-1\n", "negative"),
+    ("query,docid,rating\n", "no judgments"),
+])
+def test_bad_judgment_files(tmp_path, content, message):
+    path = tmp_path / "j.csv"
+    path.write_text(content)
+    with pytest.raises(InvalidJudgments, match=message):
+        load_judgments(path)
+
+
+def test_trec_errors(tmp_path):
+    (tmp_path / "q.tsv").write_text("q1\tlaptop bag\n")
+    (tmp_path / "qrels").write_text("q9 0 1 1\n")
+    with pytest.raises(InvalidJudgments, match="'q9' is not in"):
+        load_judgments(tmp_path / "qrels", tmp_path / "q.tsv")
+
+
+def test_sweeps_are_a_cartesian_product():
+    configs = parse_sweeps(["mode=keyword,hybrid", "vector_weight=0.2,0.5"], {"fusion": "rrf"})
+    assert len(configs) == 4 and {"fusion": "rrf", "mode": "hybrid", "vector_weight": 0.5} in configs
+    assert parse_sweeps([]) == [{}]
+    for bad in (["mode"], ["colour=red"], ["rrf_k=abc"], ["dims=64,128"]):
+        with pytest.raises(ValueError):
+            parse_sweeps(bad)
+
+
+def test_evaluate_scores_the_engine_and_finds_wins(icecat_engine):
+    judged = load_judgments(RATINGS)
+    keyword = evaluate(icecat_engine, judged, {"mode": "keyword"})
+    vector = evaluate(icecat_engine, judged, {"mode": "vector"})
+    summary = keyword.summary()
+    assert list(summary) == ["queries", *METRICS] and summary["queries"] == 5
+    assert summary["ndcg@10"] > 0.5  # the slice holds the judged products: keyword search finds them
+    wins, losses = wins_and_losses(vector, keyword)
+    assert all(d > 0 for _, d in wins) and all(d < 0 for _, d in losses)
+
+
+def test_eval_cli_json_and_report(tmp_path):
+    runner = CliRunner()
+    data = tmp_path / "data"
+    assert runner.invoke(cli, ["index", str(ICECAT_SLICE), "--data-dir", str(data), "--map", "brand=supplier"]).exit_code == 0
+    result = runner.invoke(cli, ["eval", "--data-dir", str(data), "--judgments", str(RATINGS), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert set(summary) == {"queries", "ndcg@10", "mrr@10", "recall@100", "map@100", "judged@10"}
+    report = tmp_path / "report"
+    result = runner.invoke(cli, ["eval", "--data-dir", str(data), "--judgments", str(RATINGS),
+                                 "--sweep", "mode=keyword,vector,hybrid", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    text = (report / "report.md").read_text()
+    assert "| mode=keyword | 5 |" in text and "mode=vector: per-query nDCG@10 against mode=keyword" in text
+    assert (report / "metrics.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(json.loads((report / "results.json").read_text())) == 3
+    bad = runner.invoke(cli, ["eval", "--data-dir", str(data), "--judgments", str(RATINGS), "--sweep", "colour=red"])
+    assert bad.exit_code == 2 and "colour" in bad.output
