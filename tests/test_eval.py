@@ -83,3 +83,42 @@ def test_eval_cli_json_and_report(tmp_path):
     assert len(json.loads((report / "results.json").read_text())) == 3
     bad = runner.invoke(cli, ["eval", "--data-dir", str(data), "--judgments", str(RATINGS), "--sweep", "colour=red"])
     assert bad.exit_code == 2 and "colour" in bad.output
+
+
+def test_train_ranker_cross_validates_saves_and_search_uses_it(tmp_path):
+    runner = CliRunner()
+    data = tmp_path / "data"
+    assert runner.invoke(cli, ["index", str(ICECAT_SLICE), "--data-dir", str(data), "--map", "brand=supplier",
+                               "--map", "description=name,short_description"]).exit_code == 0
+    dry = runner.invoke(cli, ["train-ranker", "--data-dir", str(data), "--judgments", str(RATINGS), "--folds", "2", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "learned ranker (cross-validated)" in dry.output and not (data / "ranker.txt").exists()
+    result = runner.invoke(cli, ["train-ranker", "--data-dir", str(data), "--judgments", str(RATINGS), "--folds", "2"])
+    assert result.exit_code == 0, result.output
+    assert (data / "ranker.txt").exists() and "saved the ranker" in result.output
+    response = json.loads(runner.invoke(cli, ["search", "camera bag", "--data-dir", str(data), "--json"]).output)
+    scores = [hit["explanation"]["ranker_score"] for hit in response["results"]]
+    assert all(s is not None for s in scores) and scores == sorted(scores, reverse=True)
+    keyword = json.loads(runner.invoke(cli, ["search", "camera bag", "--data-dir", str(data), "--json", "--mode", "keyword"]).output)
+    assert all(hit["explanation"]["ranker_score"] is None for hit in keyword["results"])
+    stats = json.loads(runner.invoke(cli, ["stats", "--data-dir", str(data), "--json"]).output)
+    assert set(stats["ranker"]) == {"keyword", "hybrid", "ranker"}
+
+
+def test_rerank_without_a_ranker_is_a_clear_error(icecat_engine):
+    from shopsearch import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match="train-ranker") as err:
+        icecat_engine.search("bag", rerank=True)
+    assert err.value.param == "rerank"
+
+
+def test_a_ranker_trained_on_other_features_is_not_used(tmp_path, open_engine, icecat_items):
+    engine = open_engine(tmp_path / "d")
+    engine.upsert(icecat_items[:30])
+    engine.close()
+    (tmp_path / "d" / "ranker.txt").write_text("tree\n")
+    (tmp_path / "d" / "ranker.json").write_text(json.dumps({"features": ["old_feature"]}))
+    again = open_engine(tmp_path / "d")
+    assert "other features" in again.ranker_problem
+    assert again.search("battery", k=3).hits  # search still works, by fusion

@@ -279,6 +279,42 @@ def eval_command(data_dir, judgments, queries_file, mode, sweeps, as_json, repor
         click.echo(f"report: {', '.join(str(p) for p in paths)}", err=True)
 
 
+@cli.command("train-ranker")
+@data_dir_option
+@click.option("--judgments", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV query,docid,rating, or TREC qrels with --queries-file.")
+@click.option("--queries-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--folds", type=click.IntRange(2, 100), default=5, show_default=True,
+              help="Cross-validation folds, split by query.")
+@click.option("--dry-run", is_flag=True, help="Report the cross-validation only; keep the current ranker.")
+def train_ranker_command(data_dir, judgments, queries_file, folds, dry_run) -> None:
+    """Fit a LightGBM LambdaMART second stage on hybrid candidates; search uses it once saved."""
+    from tqdm import tqdm
+
+    from ..eval.evaluator import METRICS
+    from ..eval.judgments import InvalidJudgments, load_judgments
+    from ..eval.train_ranker import train_ranker
+
+    try:
+        judged = load_judgments(judgments, queries_file)
+    except InvalidJudgments as exc:
+        raise click.BadParameter(str(exc), param_hint="--judgments") from None
+    with _open(data_dir, write=not dry_run) as engine, tqdm(
+            total=len(judged) + folds, desc="training", file=sys.stderr, disable=None) as progress:
+        try:
+            ranker, runs = train_ranker(engine, judged, folds, on_step=progress.update)
+        except (ValueError, ModelUnavailable) as exc:
+            raise _fail(exc) from None
+        click.echo(f"{folds}-fold cross-validation by query (held-out queries only):")
+        click.echo(f"{'':34} " + " ".join(f"{m:>10}" for m in METRICS))
+        for run in runs.values():
+            s = run.summary()
+            click.echo(f"{run.name:34} " + " ".join(f"{s[m]:>10.4f}" for m in METRICS))
+        if not dry_run:
+            engine.set_ranker(ranker)
+            click.echo(f"saved the ranker (trained on all {len(judged)} queries) in {data_dir}; hybrid search now uses it")
+
+
 DEMO_QUERIES = [
     ("wireless mouse", []),
     ("laptop bag", ["price<=60"]),

@@ -21,6 +21,9 @@ class VectorIndex(Protocol):
 
         exact=True scans every allowed row instead of the approximate index (for measuring recall)."""
 
+    def similarity(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Cosine similarity of the query to each given row (0 for rows without a vector)."""
+
     def save(self) -> None:
         """Persist a snapshot atomically; a crash keeps the previous one."""
 

@@ -119,6 +119,13 @@ class HnswVectorIndex:
             return self._exact(query, np.flatnonzero(candidates), k)
         return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
 
+    def similarity(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        inside = rows < len(self._present)
+        out = np.zeros(len(rows), dtype=np.float32)
+        out[inside] = self._vectors[rows[inside]] @ np.asarray(query, dtype=np.float32).reshape(-1)
+        return out
+
     def _exact(self, query: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self._vectors[rows] @ query
         k = min(k, len(rows))

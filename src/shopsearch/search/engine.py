@@ -29,9 +29,10 @@ from ..index.keyword_tantivy import IncompatibleIndex, TantivyKeywordIndex
 from ..index.store import CatalogueStore
 from ..index.vector import VectorIndex
 from ..index.vector_hnsw import HnswVectorIndex
-from ..models import Embedder, create_embedder
+from ..models import Embedder, ModelUnavailable, create_embedder
 from ..text import Analyzer, surface_tokens
 from .fusion import FUSIONS, fuse
+from .ranker import Candidates, LearnedRanker, features
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Explanation:
     vector_score: float | None = None
     vector_rank: int | None = None
     fused_score: float = 0.0
+    ranker_score: float | None = None
     matched_terms: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -127,6 +129,14 @@ class Engine:
         self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._size = store.max_row() + 1
         self._unsaved = 0
+        self._ranker: LearnedRanker | None = None
+        self.ranker_problem: str | None = None
+        try:
+            self._ranker = LearnedRanker.load(data_dir)
+        except (ValueError, ModelUnavailable) as exc:
+            # Search still works without the second stage; say why it is off.
+            self.ranker_problem = str(exc)
+            log.warning("learned ranker not used: %s", exc)
 
     # -- lifecycle ------------------------------------------------------------
     @classmethod
@@ -281,6 +291,7 @@ class Engine:
         vector_weight: float | None = None,
         candidates: int | None = None,
         exact: bool = False,
+        rerank: bool | None = None,
     ) -> SearchResponse:
         """Search the catalogue.
 
@@ -288,7 +299,9 @@ class Engine:
         index.filters); fusion, rrf_k and the weights override the configured
         defaults for this request; candidates is each leg's depth before
         fusion; exact=True makes the vector leg scan every allowed vector
-        instead of the HNSW graph (slow, for measuring recall).
+        instead of the HNSW graph (slow, for measuring recall); rerank uses the
+        learned ranker on hybrid candidates (default: when the data directory
+        has one).
         """
         started = time.perf_counter()
         defaults = self.config.search
@@ -299,6 +312,11 @@ class Engine:
             defaults.vector_weight if vector_weight is None else vector_weight,
         )
         _validate(query, mode, k, fusion, weights, rrf_k)
+        if rerank and self._ranker is None:
+            raise InvalidRequest(self.ranker_problem or "no learned ranker here: train one with `shopsearch train-ranker`", "rerank")
+        if rerank and mode != "hybrid":
+            raise InvalidRequest("rerank needs mode=hybrid: the ranker reads both legs", "rerank")
+        rerank = self._ranker is not None and mode == "hybrid" if rerank is None else rerank
         try:
             conditions = parse_filters(filters)
         except InvalidFilter as exc:
@@ -327,14 +345,45 @@ class Engine:
                 vector_leg = self._vector.search(query_vector, depth, allowed, exact=exact)
 
         legs = [leg for leg in (keyword_leg, vector_leg) if leg is not None]
-        if len(legs) == 2:
+        ranker_scores = None
+        if rerank and vector_leg is not None:
+            cands = self._candidates(keyword_leg, vector_leg, query_vector)
+            ranker_scores = self._ranker.score(features(query, groups, cands, self._analyzer))
+            order = np.argsort(-ranker_scores, kind="stable")
+            fused_rows, fused_scores, ranker_scores = cands.rows[order], ranker_scores[order], ranker_scores[order]
+        elif len(legs) == 2:
             fused_rows, fused_scores = fuse(legs, weights, fusion, rrf_k or defaults.rrf_k)
         else:
             fused_rows, fused_scores = legs[0]
         fused_rows, fused_scores = fused_rows[:k], fused_scores[:k]
         hits = self._hits(query, groups, fused_rows, fused_scores, keyword_leg, vector_leg)
+        if ranker_scores is not None:
+            for hit, score in zip(hits, ranker_scores.tolist()):
+                hit.explanation.ranker_score = score
         took = (time.perf_counter() - started) * 1000
         return SearchResponse(query, mode, hits, took, embed_ms, warnings)
+
+    def _candidates(self, keyword_leg, vector_leg, query_vector) -> Candidates:
+        rows = np.asarray(list(dict.fromkeys([*keyword_leg[0].tolist(), *vector_leg[0].tolist()])), dtype=np.int64)
+        records = self._store.records(rows.tolist())
+        rows = np.asarray([r for r in rows.tolist() if r in records], dtype=np.int64)
+        return Candidates(rows, [records[r] for r in rows.tolist()], keyword_leg, vector_leg,
+                          self._vector.similarity(query_vector, rows))
+
+    def ranking_features(self, query: str, depth: int | None = None) -> tuple[list[str], np.ndarray]:
+        """(ids, feature matrix) of one query's hybrid candidates: what the learned ranker sees."""
+        depth = depth or self.config.search.candidates
+        groups = self._analyzer.groups(query)
+        query_vector = self._embedder.embed_queries([query])[0]
+        cands = self._candidates(self._keyword.search(groups, depth), self._vector.search(query_vector, depth), query_vector)
+        return [r["id"] for r in cands.records], features(query, groups, cands, self._analyzer)
+
+    def set_ranker(self, ranker: LearnedRanker | None, save: bool = True) -> None:
+        """Use (and by default store in the data directory) a trained ranker."""
+        if save and ranker is not None:
+            self._require_writable()
+            ranker.save(self.data_dir)
+        self._ranker, self.ranker_problem = ranker, None
 
     def _hits(self, query, groups, rows, scores, keyword_leg, vector_leg) -> list[Hit]:
         records = self._store.records(rows.tolist())
@@ -392,6 +441,7 @@ class Engine:
             "catalogue_bytes": self._store.size_bytes(),
             "last_seq": self._store.last_seq(),
             "read_only": self.read_only,
+            "ranker": None if self._ranker is None else self._ranker.meta.get("cv", "trained"),
         }
 
 

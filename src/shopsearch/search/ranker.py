@@ -1,0 +1,132 @@
+"""A learned second stage: LightGBM LambdaMART over the candidates of both legs.
+
+Features describe one (query, product) pair from what retrieval already
+knows: each leg's score and rank, cosine similarity, how much of the query
+each field covers, and the shape of the query. The model is trained from
+judgments the user supplies (`shopsearch train-ranker`), cross-validated by
+query (no query is both trained on and tested), and saved in the data
+directory, where search picks it up.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..models import ModelUnavailable
+from ..text import Analyzer
+
+FEATURES = (
+    "keyword_score",
+    "keyword_score_ratio",  # to the query's best keyword score
+    "keyword_reciprocal_rank",
+    "vector_similarity",
+    "vector_reciprocal_rank",
+    "title_coverage",  # share of query words found in the field
+    "brand_coverage",
+    "description_coverage",
+    "category_coverage",
+    "query_words",
+    "query_has_digits",
+    "title_words",
+)
+MODEL_FILE = "ranker.txt"
+META_FILE = "ranker.json"
+
+
+def _lightgbm():
+    try:
+        import lightgbm
+    except ImportError as exc:
+        raise ModelUnavailable("the learned ranker needs LightGBM: pip install 'shopsearch[ltr]'") from exc
+    return lightgbm
+
+
+@dataclass
+class Candidates:
+    """Everything retrieval knows about one query's candidates, row-aligned."""
+
+    rows: np.ndarray
+    records: list[dict[str, Any]]
+    keyword: tuple[np.ndarray, np.ndarray]
+    vector: tuple[np.ndarray, np.ndarray]
+    similarities: np.ndarray  # cosine to the query for every candidate, found by either leg
+
+
+def features(query: str, groups: Sequence[tuple[str, ...]], cands: Candidates, analyzer: Analyzer) -> np.ndarray:
+    n = len(cands.rows)
+    X = np.zeros((n, len(FEATURES)), dtype=np.float32)
+    if n == 0:
+        return X
+    position = {int(r): i for i, r in enumerate(cands.rows)}
+    kw_rows, kw_scores = cands.keyword
+    for rank, (row, score) in enumerate(zip(kw_rows.tolist(), kw_scores.tolist()), start=1):
+        i = position[row]
+        X[i, 0], X[i, 2] = score, 1.0 / rank
+    best = float(kw_scores.max()) if len(kw_scores) else 0.0
+    X[:, 1] = X[:, 0] / best if best > 0 else 0.0
+    for rank, row in enumerate(cands.vector[0].tolist(), start=1):
+        X[position[row], 4] = 1.0 / rank
+    X[:, 3] = cands.similarities
+    for i, record in enumerate(cands.records):
+        for column, field in ((5, "title"), (6, "brand"), (7, "description"), (8, "category")):
+            terms = analyzer.term_set(str(record.get(field) or ""))
+            X[i, column] = sum(1 for g in groups if terms.intersection(g)) / len(groups) if groups else 0.0
+        X[i, 11] = len(analyzer.term_set(str(record.get("title") or "")))
+    X[:, 9] = len(groups)
+    X[:, 10] = float(any(ch.isdigit() for ch in query))
+    return X
+
+
+class LearnedRanker:
+    def __init__(self, booster, meta: Mapping[str, Any]) -> None:
+        self._booster = booster
+        self.meta = dict(meta)
+
+    @classmethod
+    def load(cls, data_dir: Path) -> "LearnedRanker | None":
+        model, meta = Path(data_dir) / MODEL_FILE, Path(data_dir) / META_FILE
+        if not model.exists():
+            return None
+        meta = json.loads(meta.read_text()) if meta.exists() else {}
+        if tuple(meta.get("features", ())) != FEATURES:
+            raise ValueError(f"{model} was trained on other features; retrain it with `shopsearch train-ranker`")
+        return cls(_lightgbm().Booster(model_file=str(model)), meta)
+
+    @classmethod
+    def fit(cls, X: Sequence[np.ndarray], y: Sequence[np.ndarray], seed: int = 0) -> "LearnedRanker":
+        lgb = _lightgbm()
+        data = lgb.Dataset(np.concatenate(X), np.concatenate(y), group=[len(x) for x in X],
+                           feature_name=list(FEATURES), free_raw_data=False)
+        params = {
+            "objective": "lambdarank", "metric": "ndcg", "ndcg_eval_at": [10], "learning_rate": 0.05,
+            "num_leaves": 15, "min_data_in_leaf": 20, "feature_fraction": 0.9, "bagging_fraction": 0.8,
+            "bagging_freq": 1, "lambda_l2": 1.0, "seed": seed, "verbose": -1, "num_threads": 2,
+            # Grades 0..3 gain 2^g - 1, as in nDCG.
+            "label_gain": [float(2**g - 1) for g in range(32)],
+        }
+        booster = lgb.train(params, data, num_boost_round=150)
+        return cls(booster, {"features": list(FEATURES)})
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return self._booster.predict(X, num_threads=1) if len(X) else np.zeros(0)
+
+    def save(self, data_dir: Path, extra: Mapping[str, Any] | None = None) -> None:
+        data_dir = Path(data_dir)
+        tmp = data_dir / (MODEL_FILE + ".tmp")
+        self._booster.save_model(str(tmp))
+        tmp.replace(data_dir / MODEL_FILE)
+        self.meta.update(extra or {})
+        (data_dir / META_FILE).write_text(json.dumps(self.meta, indent=1))
+
+
+def query_folds(queries: Sequence[str], folds: int, seed: int = 0) -> list[list[str]]:
+    """Queries split into `folds` disjoint groups, deterministically."""
+    if folds < 2 or folds > len(queries):
+        raise ValueError(f"need 2 <= folds <= number of queries ({len(queries)}), got {folds}")
+    order = np.random.default_rng(seed).permutation(len(queries))
+    return [[queries[i] for i in part] for part in np.array_split(order, folds)]
