@@ -33,6 +33,9 @@ FEATURES = (
     "query_words",
     "query_has_digits",
     "title_words",
+    "last_word_in_title",  # in "camera bag" the last word names the product type
+    "phrase_in_title",  # the query's words appear in the title contiguously, in order
+    "first_title_match",  # how early in the title the first query word appears (1 = first word)
 )
 MODEL_FILE = "ranker.txt"
 META_FILE = "ranker.json"
@@ -79,7 +82,25 @@ def features(query: str, groups: Sequence[tuple[str, ...]], cands: Candidates, a
         X[i, 11] = len(analyzer.term_set(str(record.get("title") or "")))
     X[:, 9] = len(groups)
     X[:, 10] = float(any(ch.isdigit() for ch in query))
+    query_terms = [set(g) for g in groups]
+    for i, record in enumerate(cands.records):
+        title_groups = analyzer.groups(str(record.get("title") or ""))
+        if not query_terms or not title_groups:
+            continue
+        X[i, 12] = float(any(query_terms[-1].intersection(g) for g in title_groups))
+        hits = [j for j, g in enumerate(title_groups) if any(q.intersection(g) for q in query_terms)]
+        X[i, 14] = 1.0 / (1 + hits[0]) if hits else 0.0
+        X[i, 13] = float(_contains_in_order(title_groups, query_terms))
+
     return X
+
+
+def _contains_in_order(title_groups, query_terms) -> bool:
+    n = len(query_terms)
+    for start in range(len(title_groups) - n + 1):
+        if all(query_terms[j].intersection(title_groups[start + j]) for j in range(n)):
+            return True
+    return False
 
 
 class LearnedRanker:
