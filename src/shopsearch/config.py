@@ -65,6 +65,9 @@ class SearchConfig:
     keyword_weight: float = 1.0
     vector_weight: float = 0.2
     candidates: int = 100  # per leg, before fusion
+    # The learned ranker reorders this many of the fused results: its features
+    # are per-product Python work, so it reads the head of the list, not all of it.
+    rerank_depth: int = 100
 
 
 @dataclass(frozen=True)

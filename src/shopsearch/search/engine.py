@@ -347,10 +347,16 @@ class Engine:
         legs = [leg for leg in (keyword_leg, vector_leg) if leg is not None]
         ranker_scores = None
         if rerank and vector_leg is not None:
-            cands = self._candidates(keyword_leg, vector_leg, query_vector)
+            fused_rows, fused_scores = fuse(legs, weights, fusion, rrf_k or defaults.rrf_k)
+            cands = self._candidates(fused_rows[: defaults.rerank_depth], keyword_leg, vector_leg, query_vector)
             ranker_scores = self._ranker.score(features(query, groups, cands, self._analyzer))
             order = np.argsort(-ranker_scores, kind="stable")
-            fused_rows, fused_scores, ranker_scores = cands.rows[order], ranker_scores[order], ranker_scores[order]
+            # The reordered head, then the fused tail as it was, scored below the head.
+            tail = fused_rows[defaults.rerank_depth :]
+            floor = float(ranker_scores.min()) if len(ranker_scores) else 0.0
+            fused_rows = np.concatenate([cands.rows[order], tail])
+            fused_scores = np.concatenate([ranker_scores[order], floor - 1.0 - np.arange(len(tail)) / max(len(tail), 1)])
+            ranker_scores = ranker_scores[order]
         elif len(legs) == 2:
             fused_rows, fused_scores = fuse(legs, weights, fusion, rrf_k or defaults.rrf_k)
         else:
@@ -363,19 +369,21 @@ class Engine:
         took = (time.perf_counter() - started) * 1000
         return SearchResponse(query, mode, hits, took, embed_ms, warnings)
 
-    def _candidates(self, keyword_leg, vector_leg, query_vector) -> Candidates:
-        rows = np.asarray(list(dict.fromkeys([*keyword_leg[0].tolist(), *vector_leg[0].tolist()])), dtype=np.int64)
+    def _candidates(self, rows, keyword_leg, vector_leg, query_vector) -> Candidates:
         records = self._store.records(rows.tolist())
         rows = np.asarray([r for r in rows.tolist() if r in records], dtype=np.int64)
         return Candidates(rows, [records[r] for r in rows.tolist()], keyword_leg, vector_leg,
                           self._vector.similarity(query_vector, rows))
 
     def ranking_features(self, query: str, depth: int | None = None) -> tuple[list[str], np.ndarray]:
-        """(ids, feature matrix) of one query's hybrid candidates: what the learned ranker sees."""
-        depth = depth or self.config.search.candidates
+        """(ids, feature matrix) of the head of one query's fused hybrid list: what the learned ranker sees."""
+        settings = self.config.search
+        depth = depth or settings.candidates
         groups = self._analyzer.groups(query)
         query_vector = self._embedder.embed_queries([query])[0]
-        cands = self._candidates(self._keyword.search(groups, depth), self._vector.search(query_vector, depth), query_vector)
+        legs = [self._keyword.search(groups, depth), self._vector.search(query_vector, depth)]
+        head = fuse(legs, (settings.keyword_weight, settings.vector_weight), settings.fusion, settings.rrf_k)[0]
+        cands = self._candidates(head[: settings.rerank_depth], *legs, query_vector)
         return [r["id"] for r in cands.records], features(query, groups, cands, self._analyzer)
 
     def set_ranker(self, ranker: LearnedRanker | None, save: bool = True) -> None:

@@ -68,12 +68,13 @@ def features(query: str, groups: Sequence[tuple[str, ...]], cands: Candidates, a
     position = {int(r): i for i, r in enumerate(cands.rows)}
     kw_rows, kw_scores = cands.keyword
     for rank, (row, score) in enumerate(zip(kw_rows.tolist(), kw_scores.tolist()), start=1):
-        i = position[row]
-        X[i, 0], X[i, 2] = score, 1.0 / rank
+        if row in position:  # the legs reach deeper than the candidates the ranker reorders
+            X[position[row], 0], X[position[row], 2] = score, 1.0 / rank
     best = float(kw_scores.max()) if len(kw_scores) else 0.0
     X[:, 1] = X[:, 0] / best if best > 0 else 0.0
     for rank, row in enumerate(cands.vector[0].tolist(), start=1):
-        X[position[row], 4] = 1.0 / rank
+        if row in position:
+            X[position[row], 4] = 1.0 / rank
     X[:, 3] = cands.similarities
     for i, record in enumerate(cands.records):
         for column, field in ((5, "title"), (6, "brand"), (7, "description"), (8, "category")):

@@ -86,8 +86,11 @@ class Analyzer:
             if lang not in Stemmer.algorithms():
                 raise ValueError(f"unknown stemming language {lang!r}; choose from {Stemmer.algorithms()}")
 
-    def groups(self, text: str) -> list[tuple[str, ...]]:
-        """Variant groups in text order; each group is one surface token's terms."""
+    def groups(self, text: str) -> tuple[tuple[str, ...], ...]:
+        """Variant groups in text order; each group is one surface token's terms.
+
+        Memoised: ranking features and explanations analyse the same popular
+        products' titles over and over."""
         return _analyze(self.stem_languages, text)
 
     def terms(self, text: str) -> list[str]:
@@ -152,7 +155,8 @@ def _term_set(languages: tuple[str, ...], text: str) -> frozenset[str]:
     return frozenset(term for group in _analyze(languages, text) for term in group)
 
 
-def _analyze(languages: tuple[str, ...], text: str) -> list[tuple[str, ...]]:
+@lru_cache(maxsize=50_000)
+def _analyze(languages: tuple[str, ...], text: str) -> tuple[tuple[str, ...], ...]:
     if not text:
-        return []
-    return [_variants(languages, token) for token in surface_tokens(text)]
+        return ()
+    return tuple(_variants(languages, token) for token in surface_tokens(text))
