@@ -53,20 +53,13 @@ def index(files, data_dir, maps, price_scale, batch_size) -> None:
         mapping = FieldMapping.parse(maps, price_scale)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        engine = Engine.open(data_dir)
-    except (DataDirError, ModelUnavailable, ValueError) as exc:
-        raise _fail(exc) from None
-    if engine.read_only:
-        engine.close()
-        raise click.ClickException(f"{data_dir} is being written by another process; try again when it finishes")
-    batch_size = batch_size or engine.config.ingest_batch_size
     skipped = indexed = batches = 0
-    try:
-        from tqdm import tqdm
+    from tqdm import tqdm
 
+    with _open(data_dir, write=True, create=True) as engine:
+        batch_size = batch_size or engine.config.ingest_batch_size
         with tqdm(desc="indexing", unit=" items", file=sys.stderr, disable=None) as progress:
-            for batch, bad in _batches(read_items(files, mapping), batch_size):
+            for batch, bad in _batches(_readable(read_items(files, mapping)), batch_size):
                 for record in bad:
                     skipped += 1
                     progress.write(f"skipped {record}", file=sys.stderr)
@@ -77,13 +70,17 @@ def index(files, data_dir, maps, price_scale, batch_size) -> None:
                     progress.update(len(batch))
                     # The line is printed only once the batch is durable and searchable.
                     click.echo(f"committed batch {batches}: {result.count} items ({indexed} so far)")
-    except UnreadableFile as exc:
-        raise _fail(exc) from None
-    finally:
-        engine.close()
     click.echo(f"indexed {indexed} items into {data_dir}" + (f"; skipped {skipped} bad records" if skipped else ""))
     if skipped:
         sys.exit(EXIT_SKIPPED)
+
+
+def _readable(records: Iterable) -> Iterator:
+    """Records, with a file that cannot be read at all turned into a one-line error."""
+    try:
+        yield from records
+    except UnreadableFile as exc:
+        raise _fail(exc) from None
 
 
 def _batches(records: Iterable, size: int) -> Iterator[tuple[list[Item], list[BadRecord]]]:
@@ -205,12 +202,12 @@ def _print_response(response: SearchResponse) -> None:
 class _open:
     """Open a data directory for a command, turning failures into one-line errors."""
 
-    def __init__(self, data_dir: Path, write: bool = False) -> None:
-        self.data_dir, self.write = data_dir, write
+    def __init__(self, data_dir: Path, write: bool = False, create: bool = False) -> None:
+        self.data_dir, self.write, self.create = data_dir, write, create
 
     def __enter__(self) -> Engine:
         try:
-            self.engine = Engine.open(self.data_dir, create=False)
+            self.engine = Engine.open(self.data_dir, create=self.create)
         except (DataDirError, ModelUnavailable, ValueError) as exc:
             raise _fail(exc) from None
         if self.write and self.engine.read_only:
@@ -334,11 +331,7 @@ def demo(data_dir) -> None:
         target = data_dir or Path(tmp)
         with resources.as_file(sample) as path:
             items = [item for _, item in read_items([path], FieldMapping.parse()) if isinstance(item, Item)]
-        try:
-            engine = Engine.open(target)
-        except (DataDirError, ModelUnavailable, ValueError) as exc:
-            raise _fail(exc) from None
-        with engine:
+        with _open(target, write=True, create=True) as engine:
             engine.upsert(items)
             click.echo(f"indexed {len(engine)} sample products into {target}\n")
             for query, filters in DEMO_QUERIES:

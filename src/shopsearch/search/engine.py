@@ -346,9 +346,10 @@ class Engine:
 
         legs = [leg for leg in (keyword_leg, vector_leg) if leg is not None]
         ranker_scores = None
+        records = None
         if rerank and vector_leg is not None:
-            fused_rows, fused_scores = fuse(legs, weights, fusion, rrf_k or defaults.rrf_k)
-            cands = self._candidates(fused_rows[: defaults.rerank_depth], keyword_leg, vector_leg, query_vector)
+            fused_rows, cands = self._rerank_candidates(legs, weights, fusion, rrf_k or defaults.rrf_k, query_vector)
+            records = dict(zip(cands.rows.tolist(), cands.records))
             ranker_scores = self._ranker.score(features(query, groups, cands, self._analyzer))
             order = np.argsort(-ranker_scores, kind="stable")
             # The reordered head, then the fused tail as it was, scored below the head.
@@ -362,18 +363,22 @@ class Engine:
         else:
             fused_rows, fused_scores = legs[0]
         fused_rows, fused_scores = fused_rows[:k], fused_scores[:k]
-        hits = self._hits(query, groups, fused_rows, fused_scores, keyword_leg, vector_leg)
+        hits = self._hits(query, groups, fused_rows, fused_scores, keyword_leg, vector_leg, records)
         if ranker_scores is not None:
             for hit, score in zip(hits, ranker_scores.tolist()):
                 hit.explanation.ranker_score = score
         took = (time.perf_counter() - started) * 1000
         return SearchResponse(query, mode, hits, took, embed_ms, warnings)
 
-    def _candidates(self, rows, keyword_leg, vector_leg, query_vector) -> Candidates:
-        records = self._store.records(rows.tolist())
-        rows = np.asarray([r for r in rows.tolist() if r in records], dtype=np.int64)
-        return Candidates(rows, [records[r] for r in rows.tolist()], keyword_leg, vector_leg,
-                          self._vector.similarity(query_vector, rows))
+    def _rerank_candidates(self, legs, weights, fusion, rrf_k, query_vector) -> tuple[np.ndarray, Candidates]:
+        """The fused list, and its head as the learned ranker sees it."""
+        fused_rows = fuse(legs, weights, fusion, rrf_k)[0]
+        head = fused_rows[: self.config.search.rerank_depth]
+        records = self._store.records(head.tolist())
+        rows = np.asarray([r for r in head.tolist() if r in records], dtype=np.int64)
+        cands = Candidates(rows, [records[r] for r in rows.tolist()], legs[0], legs[1],
+                           self._vector.similarity(query_vector, rows))
+        return fused_rows, cands
 
     def ranking_features(self, query: str, depth: int | None = None) -> tuple[list[str], np.ndarray]:
         """(ids, feature matrix) of the head of one query's fused hybrid list: what the learned ranker sees."""
@@ -382,8 +387,8 @@ class Engine:
         groups = self._analyzer.groups(query)
         query_vector = self._embedder.embed_queries([query])[0]
         legs = [self._keyword.search(groups, depth), self._vector.search(query_vector, depth)]
-        head = fuse(legs, (settings.keyword_weight, settings.vector_weight), settings.fusion, settings.rrf_k)[0]
-        cands = self._candidates(head[: settings.rerank_depth], *legs, query_vector)
+        _, cands = self._rerank_candidates(
+            legs, (settings.keyword_weight, settings.vector_weight), settings.fusion, settings.rrf_k, query_vector)
         return [r["id"] for r in cands.records], features(query, groups, cands, self._analyzer)
 
     def set_ranker(self, ranker: LearnedRanker | None, save: bool = True) -> None:
@@ -393,8 +398,9 @@ class Engine:
             ranker.save(self.data_dir)
         self._ranker, self.ranker_problem = ranker, None
 
-    def _hits(self, query, groups, rows, scores, keyword_leg, vector_leg) -> list[Hit]:
-        records = self._store.records(rows.tolist())
+    def _hits(self, query, groups, rows, scores, keyword_leg, vector_leg, records=None) -> list[Hit]:
+        if records is None or any(r not in records for r in rows.tolist()):
+            records = self._store.records(rows.tolist())
         leg_info = []
         for leg in (keyword_leg, vector_leg):
             leg_info.append({} if leg is None else {int(r): (float(s), i + 1) for i, (r, s) in enumerate(zip(*leg))})

@@ -76,23 +76,22 @@ def features(query: str, groups: Sequence[tuple[str, ...]], cands: Candidates, a
         if row in position:
             X[position[row], 4] = 1.0 / rank
     X[:, 3] = cands.similarities
+    X[:, 9] = len(groups)
+    X[:, 10] = float(any(ch.isdigit() for ch in query))
+    if not groups:
+        return X
+    query_terms = [set(g) for g in groups]
     for i, record in enumerate(cands.records):
         for column, field in ((5, "title"), (6, "brand"), (7, "description"), (8, "category")):
             terms = analyzer.term_set(str(record.get(field) or ""))
-            X[i, column] = sum(1 for g in groups if terms.intersection(g)) / len(groups) if groups else 0.0
-        X[i, 11] = len(analyzer.term_set(str(record.get("title") or "")))
-    X[:, 9] = len(groups)
-    X[:, 10] = float(any(ch.isdigit() for ch in query))
-    query_terms = [set(g) for g in groups]
-    for i, record in enumerate(cands.records):
-        title_groups = analyzer.groups(str(record.get("title") or ""))
-        if not query_terms or not title_groups:
-            continue
+            X[i, column] = sum(1 for g in groups if terms.intersection(g)) / len(groups)
+        title = str(record.get("title") or "")
+        X[i, 11] = len(analyzer.term_set(title))
+        title_groups = analyzer.groups(title)
         X[i, 12] = float(any(query_terms[-1].intersection(g) for g in title_groups))
+        X[i, 13] = float(_contains_in_order(title_groups, query_terms))
         hits = [j for j, g in enumerate(title_groups) if any(q.intersection(g) for q in query_terms)]
         X[i, 14] = 1.0 / (1 + hits[0]) if hits else 0.0
-        X[i, 13] = float(_contains_in_order(title_groups, query_terms))
-
     return X
 
 
