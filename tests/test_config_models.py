@@ -33,7 +33,7 @@ def test_config_is_frozen():
 
 
 def test_unknown_embedder_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown embedder 'bert'"):
+    with pytest.raises(ValueError, match="unknown model 'bert': use one of default"):
         create_embedder(EngineConfig.from_env({"SHOPSEARCH_MODEL__EMBEDDER": "bert"}).model)
 
 

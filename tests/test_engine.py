@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from shopsearch.search.resilience import ModelCallFailed
+
 from shopsearch import DataDirError, Engine, InvalidRequest
 
 from conftest import HashEmbedder
@@ -142,8 +144,9 @@ def test_hybrid_falls_back_to_keyword_when_the_model_is_down(open_engine, tmp_pa
     engine.upsert([{"id": "1", "title": "red running shoe"}, {"id": "2", "title": "blue kettle"}])
     model.fail = True
     response = engine.search("running shoe", mode="hybrid", k=2)
-    assert ids(response) == ["1"] and response.warnings and "keyword-only" in response.warnings[0]
-    with pytest.raises(ConnectionError):
+    assert ids(response) == ["1"] and response.degraded and "keyword-only" in response.warnings[0]
+    assert response.to_dict()["degraded_reason"].startswith("vector leg skipped: embedding model failed: model server unreachable")
+    with pytest.raises(ModelCallFailed, match="model server unreachable"):
         engine.search("running shoe", mode="vector")
     # A failing model leaves the catalogue untouched on write, too.
     with pytest.raises(ConnectionError):

@@ -105,12 +105,12 @@ def test_train_ranker_cross_validates_saves_and_search_uses_it(tmp_path):
     assert set(stats["ranker"]) == {"keyword", "hybrid", "ranker"}
 
 
-def test_rerank_without_a_ranker_is_a_clear_error(icecat_engine):
+def test_ranker_without_a_trained_one_is_a_clear_error(icecat_engine):
     from shopsearch import InvalidRequest
 
     with pytest.raises(InvalidRequest, match="train-ranker") as err:
-        icecat_engine.search("bag", rerank=True)
-    assert err.value.param == "rerank"
+        icecat_engine.search("bag", ranker=True)
+    assert err.value.param == "ranker"
 
 
 def test_a_ranker_trained_on_other_features_is_not_used(tmp_path, open_engine, icecat_items):

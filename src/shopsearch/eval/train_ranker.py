@@ -22,7 +22,7 @@ def train_ranker(engine, judgments: Judgments, folds: int = 5, seed: int = 0,
         if on_step:
             on_step()
     queries = [q for q in judgments if len(data[q][0])]
-    ranked = EvalRun("learned ranker (cross-validated)", {"mode": "hybrid", "rerank": True})
+    ranked = EvalRun("learned ranker (cross-validated)", {"mode": "hybrid", "ranker": True})
     for held_out in query_folds(queries, folds, seed):
         held = set(held_out)
         train = [q for q in queries if q not in held]
@@ -36,7 +36,7 @@ def train_ranker(engine, judgments: Judgments, folds: int = 5, seed: int = 0,
     scored = {q: judgments[q] for q in queries}
     runs = {
         "keyword": evaluate(engine, scored, {"mode": "keyword"}, "keyword"),
-        "hybrid": evaluate(engine, scored, {"mode": "hybrid", "rerank": False}, "hybrid (fusion)"),
+        "hybrid": evaluate(engine, scored, {"mode": "hybrid", "ranker": False}, "hybrid (fusion)"),
         "ranker": ranked,
     }
     final = LearnedRanker.fit([data[q][1] for q in queries], [data[q][2] for q in queries], seed)

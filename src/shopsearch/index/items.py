@@ -115,3 +115,16 @@ def _attribute_value(key: str, value: Any) -> Any:
     if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float, bool)) for v in value):
         return list(value)
     raise InvalidItem(f"attribute {key} must be a string, number, boolean or a list of them")
+
+
+def document_text(record: Mapping[str, Any], description_chars: int = 2000) -> str:
+    """What a reranker reads for a stored product: title, brand, category, price and description."""
+    parts = [str(record.get("title") or "")]
+    for label in ("brand", "category"):
+        if record.get(label):
+            parts.append(f"{label.capitalize()}: {record[label]}")
+    if record.get("price") is not None:
+        parts.append(f"Price: {record['price']}")
+    text = "\n".join(parts)
+    description = str(record.get("description") or "")
+    return text + ("\n" + description[:description_chars] if description else "")

@@ -24,6 +24,9 @@ class VectorIndex(Protocol):
     def similarity(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Cosine similarity of the query to each given row (0 for rows without a vector)."""
 
+    def centroid(self, rows: np.ndarray) -> np.ndarray:
+        """The normalised mean of the given rows' vectors (zeros when none has one)."""
+
     def save(self) -> None:
         """Persist a snapshot atomically; a crash keeps the previous one."""
 

@@ -126,6 +126,13 @@ class HnswVectorIndex:
         out[inside] = self._vectors[rows[inside]] @ np.asarray(query, dtype=np.float32).reshape(-1)
         return out
 
+    def centroid(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        rows = rows[rows < len(self._present)]
+        total = self._vectors[rows[self._present[rows]]].sum(axis=0) if len(rows) else np.zeros(self.dim, np.float32)
+        norm = float(np.linalg.norm(total))
+        return (total / norm if norm > 0 else total).astype(np.float32)
+
     def _exact(self, query: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self._vectors[rows] @ query
         k = min(k, len(rows))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -16,15 +17,60 @@ class Embedder(Protocol):
     """
 
     name: str
-    dim: int
+    dim: int  # of the vectors it returns by default
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+@runtime_checkable
+class Reranker(Protocol):
+    """Scores how well each document answers the query: relevance in [0, 1], in input order."""
+
+    name: str
+
+    def score(self, query: str, documents: Sequence[str], instruction: str | None = None) -> np.ndarray: ...
+
+
 class ModelUnavailable(RuntimeError):
     """The model's package or files are missing; the message says what to install."""
+
+
+class InputTooLong(ValueError):
+    """A text is longer than the model takes and the truncation policy is "error"."""
+
+    def __init__(self, index: int, tokens: int, limit: int) -> None:
+        super().__init__(f"input {index} has {tokens} tokens, more than the model's limit of {limit} (truncation policy: error)")
+        self.index, self.tokens, self.limit = index, tokens, limit
+
+
+TRUNCATION_POLICIES = ("truncate", "error")
+
+
+def check_truncation(policy: str) -> None:
+    if policy not in TRUNCATION_POLICIES:
+        raise ValueError(f"truncation must be one of {TRUNCATION_POLICIES}, got {policy!r}")
+
+
+class TruncationCounter:
+    """How many inputs were cut to fit (read by stats and metrics)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.count += n
+
+
+def matryoshka(vectors: np.ndarray, dimensions: int | None) -> np.ndarray:
+    """The first `dimensions` components, re-normalised (all of them when None)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if dimensions is not None:
+        vectors = vectors[:, :dimensions]
+    return l2_normalize(vectors)
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:

@@ -23,16 +23,17 @@ import numpy as np
 
 from ..config import EngineConfig
 from ..index.filters import Column, InvalidFilter, evaluate, parse_filters
-from ..index.items import Item
+from ..index.items import Item, document_text
 from ..index.keyword import TEXT_FIELDS, KeywordIndex
 from ..index.keyword_tantivy import IncompatibleIndex, TantivyKeywordIndex
 from ..index.store import CatalogueStore
 from ..index.vector import VectorIndex
 from ..index.vector_hnsw import HnswVectorIndex
-from ..models import Embedder, ModelUnavailable, create_embedder
+from ..models import Embedder, ModelUnavailable, Reranker, create_embedder, create_reranker
 from ..text import Analyzer, surface_tokens
 from .fusion import FUSIONS, fuse
-from .ranker import Candidates, LearnedRanker, features
+from .resilience import CircuitBreaker, ModelCallFailed
+from .ranker import FEEDBACK_DEPTH, Candidates, LearnedRanker, features
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ class Explanation:
     vector_score: float | None = None
     vector_rank: int | None = None
     fused_score: float = 0.0
-    ranker_score: float | None = None
+    ranker_score: float | None = None  # the learned ranker's
+    rerank_score: float | None = None  # the reranker model's relevance in [0, 1]
+    rerank_rank: int | None = None
     matched_terms: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -85,6 +88,15 @@ class SearchResponse:
     took_ms: float
     embed_ms: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # per stage, milliseconds
+
+    @property
+    def degraded(self) -> bool:
+        """True when a stage was skipped because its model failed or timed out (see warnings)."""
+        return bool(self.warnings)
+
+    def degrade(self, reason: str) -> None:
+        self.warnings.append(reason)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +104,9 @@ class SearchResponse:
             "mode": self.mode,
             "took_ms": round(self.took_ms, 3),
             "embed_ms": round(self.embed_ms, 3),
+            "timings": {name: round(ms, 3) for name, ms in self.timings.items()},
+            "degraded": self.degraded,
+            "degraded_reason": "; ".join(self.warnings) or None,
             "warnings": self.warnings,
             "results": [h.to_dict() for h in self.hits],
         }
@@ -113,12 +128,17 @@ class Engine:
         keyword: KeywordIndex,
         vector: VectorIndex,
         lock_fd: int | None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.config = config
         self.read_only = lock_fd is None
         self._store = store
         self._embedder = embedder
+        self._reranker = reranker
+        settings = config.search
+        self._embed_breaker = CircuitBreaker("embedding model", settings.breaker_failures, settings.breaker_cooldown_s)
+        self._rerank_breaker = CircuitBreaker("reranker", settings.breaker_failures, settings.breaker_cooldown_s)
         self._keyword = keyword
         self._vector = vector
         self._lock_fd = lock_fd
@@ -148,6 +168,7 @@ class Engine:
         read_only: bool = False,
         create: bool = True,
         embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
     ) -> "Engine":
         """Open (or create) a data directory.
 
@@ -186,7 +207,14 @@ class Engine:
             if lock_fd is not None:
                 os.close(lock_fd)
             raise
-        engine = cls(data_dir, config, store, embedder, keyword, vector, lock_fd)
+        try:
+            reranker = reranker or create_reranker(config.model)
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            store.close()
+            raise
+        engine = cls(data_dir, config, store, embedder, keyword, vector, lock_fd, reranker)
         engine._catch_up()
         return engine
 
@@ -284,6 +312,7 @@ class Engine:
         *,
         mode: str | None = None,
         k: int = 10,
+        offset: int = 0,
         filters: Any = None,
         fusion: str | None = None,
         rrf_k: float | None = None,
@@ -291,7 +320,11 @@ class Engine:
         vector_weight: float | None = None,
         candidates: int | None = None,
         exact: bool = False,
+        ranker: bool | None = None,
         rerank: bool | None = None,
+        rerank_depth: int | None = None,
+        rerank_instruction: str | None = None,
+        timeout_s: float | None = None,
     ) -> SearchResponse:
         """Search the catalogue.
 
@@ -299,9 +332,12 @@ class Engine:
         index.filters); fusion, rrf_k and the weights override the configured
         defaults for this request; candidates is each leg's depth before
         fusion; exact=True makes the vector leg scan every allowed vector
-        instead of the HNSW graph (slow, for measuring recall); rerank uses the
-        learned ranker on hybrid candidates (default: when the data directory
-        has one).
+        instead of the HNSW graph (slow, for measuring recall).
+        Second stages, both on the head of the fused list: ranker = the learned
+        ranker (default: when the data directory has one; hybrid only);
+        rerank = the reranker model over the top rerank_depth results (default:
+        when one is configured), timeout_s bounding its call. A model that
+        fails or times out leaves the answer to what still works, marked degraded.
         """
         started = time.perf_counter()
         defaults = self.config.search
@@ -311,64 +347,99 @@ class Engine:
             defaults.keyword_weight if keyword_weight is None else keyword_weight,
             defaults.vector_weight if vector_weight is None else vector_weight,
         )
+        rerank_depth = defaults.rerank_depth if rerank_depth is None else rerank_depth
         _validate(query, mode, k, fusion, weights, rrf_k)
-        if rerank and self._ranker is None:
-            raise InvalidRequest(self.ranker_problem or "no learned ranker here: train one with `shopsearch train-ranker`", "rerank")
-        if rerank and mode != "hybrid":
-            raise InvalidRequest("rerank needs mode=hybrid: the ranker reads both legs", "rerank")
-        rerank = self._ranker is not None and mode == "hybrid" if rerank is None else rerank
+        _validate_paging(offset, rerank_depth)
+        if ranker and self._ranker is None:
+            raise InvalidRequest(self.ranker_problem or "no learned ranker here: train one with `shopsearch train-ranker`", "ranker")
+        if ranker and mode != "hybrid":
+            raise InvalidRequest("the learned ranker needs mode=hybrid: it reads both legs", "ranker")
+        if rerank and self._reranker is None:
+            raise InvalidRequest("no reranker is configured, so there is no rerank stage: set --rerank-model "
+                                 "(or SHOPSEARCH_MODEL__RERANKER) to a reranker such as qwen3:Qwen/Qwen3-Reranker-0.6B", "rerank")
+        ranker = self._ranker is not None and mode == "hybrid" if ranker is None else ranker
+        rerank = self._reranker is not None if rerank is None else rerank
         try:
             conditions = parse_filters(filters)
         except InvalidFilter as exc:
             raise InvalidRequest(str(exc), "filters") from None
         allowed = self._mask(conditions) if conditions else None
-        depth = max(k, candidates or defaults.candidates) if mode == "hybrid" else k
-        warnings: list[str] = []
+        wanted = offset + k
+        depth = max(wanted, candidates or defaults.candidates) if mode == "hybrid" else wanted
+        if rerank:
+            depth = max(depth, min(rerank_depth, MAX_K))
+        response = SearchResponse(query, mode, [], 0.0)
+        timings = response.timings
 
-        keyword_leg = vector_leg = None
+        keyword_leg = vector_leg = query_vector = None
         groups = self._analyzer.groups(query)
         if mode in ("keyword", "hybrid"):
+            t0 = time.perf_counter()
             keyword_leg = self._keyword.search(groups, depth, allowed)
-        embed_ms = 0.0
+            timings["keyword_ms"] = (time.perf_counter() - t0) * 1000
         if mode in ("vector", "hybrid"):
             t0 = time.perf_counter()
             try:
-                query_vector = self._embedder.embed_queries([query])[0]
-            except Exception as exc:  # the model is down: degrade, do not fail the shopper
+                query_vector = self._embed_breaker.call(lambda: self._embedder.embed_queries([query])[0],
+                                                        defaults.embed_timeout_s)
+            except ModelCallFailed as exc:  # the model is down: degrade, do not fail the shopper
                 if mode == "vector":
                     raise
                 log.warning("query embedding failed, answering by keyword only: %s", exc)
-                warnings.append(f"vector leg skipped: embedding failed ({exc}); results are keyword-only")
-                query_vector = None
-            embed_ms = (time.perf_counter() - t0) * 1000
+                response.degrade(f"vector leg skipped: {exc}; results are keyword-only")
+            timings["embed_ms"] = response.embed_ms = (time.perf_counter() - t0) * 1000
             if query_vector is not None:
+                t0 = time.perf_counter()
                 vector_leg = self._vector.search(query_vector, depth, allowed, exact=exact)
+                timings["vector_ms"] = (time.perf_counter() - t0) * 1000
 
         legs = [leg for leg in (keyword_leg, vector_leg) if leg is not None]
         ranker_scores = None
-        records = None
-        if rerank and vector_leg is not None:
+        records: dict[int, dict] | None = None
+        t0 = time.perf_counter()
+        if ranker and vector_leg is not None:
             fused_rows, cands = self._rerank_candidates(legs, weights, fusion, rrf_k or defaults.rrf_k, query_vector)
             records = dict(zip(cands.rows.tolist(), cands.records))
             ranker_scores = self._ranker.score(features(query, groups, cands, self._analyzer))
-            order = np.argsort(-ranker_scores, kind="stable")
-            # The reordered head, then the fused tail as it was, scored below the head.
-            tail = fused_rows[defaults.rerank_depth :]
-            floor = float(ranker_scores.min()) if len(ranker_scores) else 0.0
-            fused_rows = np.concatenate([cands.rows[order], tail])
-            fused_scores = np.concatenate([ranker_scores[order], floor - 1.0 - np.arange(len(tail)) / max(len(tail), 1)])
-            ranker_scores = ranker_scores[order]
+            fused_rows, fused_scores, order = _reorder_head(fused_rows, cands.rows, ranker_scores)
+            ranker_scores = dict(zip(cands.rows[order].tolist(), ranker_scores[order].tolist()))
+            timings["ranker_ms"] = (time.perf_counter() - t0) * 1000
+        elif ranker:
+            response.degrade("learned ranker skipped: it needs the vector leg")
+            fused_rows, fused_scores = legs[0]
         elif len(legs) == 2:
             fused_rows, fused_scores = fuse(legs, weights, fusion, rrf_k or defaults.rrf_k)
+            timings["fuse_ms"] = (time.perf_counter() - t0) * 1000
         else:
             fused_rows, fused_scores = legs[0]
-        fused_rows, fused_scores = fused_rows[:k], fused_scores[:k]
-        hits = self._hits(query, groups, fused_rows, fused_scores, keyword_leg, vector_leg, records)
-        if ranker_scores is not None:
-            for hit, score in zip(hits, ranker_scores.tolist()):
-                hit.explanation.ranker_score = score
-        took = (time.perf_counter() - started) * 1000
-        return SearchResponse(query, mode, hits, took, embed_ms, warnings)
+
+        rerank_scores = None
+        if rerank and len(fused_rows):
+            t0 = time.perf_counter()
+            head = fused_rows[:rerank_depth]
+            head_records = records if records is not None and all(r in records for r in head.tolist()) else self._store.records(head.tolist())
+            head = np.asarray([r for r in head.tolist() if r in head_records], dtype=np.int64)
+            texts = [document_text(head_records[r]) for r in head.tolist()]
+            instruction = rerank_instruction or self.config.model.rerank_instruction
+            try:
+                scores = self._rerank_breaker.call(lambda: self._reranker.score(query, texts, instruction),
+                                                   timeout_s or defaults.rerank_timeout_s)
+                scores = np.asarray(scores, dtype=np.float32)
+            except ModelCallFailed as exc:
+                log.warning("rerank failed, answering with the first stage's order: %s", exc)
+                response.degrade(f"rerank skipped: {exc}; results are in first-stage order")
+            else:
+                fused_rows, fused_scores, order = _reorder_head(fused_rows, head, scores)
+                rerank_scores = {row: (score, rank) for rank, (row, score) in
+                                 enumerate(zip(head[order].tolist(), scores[order].tolist()), start=1)}
+                records = head_records
+            timings["rerank_ms"] = (time.perf_counter() - t0) * 1000
+
+        page_rows, page_scores = fused_rows[offset:wanted], fused_scores[offset:wanted]
+        response.hits = self._hits(query, groups, page_rows, page_scores, keyword_leg, vector_leg, records,
+                                   ranker_scores, rerank_scores)
+        response.took_ms = (time.perf_counter() - started) * 1000
+        return response
 
     def _rerank_candidates(self, legs, weights, fusion, rrf_k, query_vector) -> tuple[np.ndarray, Candidates]:
         """The fused list, and its head as the learned ranker sees it."""
@@ -376,8 +447,9 @@ class Engine:
         head = fused_rows[: self.config.search.rerank_depth]
         records = self._store.records(head.tolist())
         rows = np.asarray([r for r in head.tolist() if r in records], dtype=np.int64)
+        feedback = self._vector.centroid(legs[0][0][:FEEDBACK_DEPTH])
         cands = Candidates(rows, [records[r] for r in rows.tolist()], legs[0], legs[1],
-                           self._vector.similarity(query_vector, rows))
+                           self._vector.similarity(query_vector, rows), self._vector.similarity(feedback, rows))
         return fused_rows, cands
 
     def ranking_features(self, query: str, depth: int | None = None) -> tuple[list[str], np.ndarray]:
@@ -398,7 +470,8 @@ class Engine:
             ranker.save(self.data_dir)
         self._ranker, self.ranker_problem = ranker, None
 
-    def _hits(self, query, groups, rows, scores, keyword_leg, vector_leg, records=None) -> list[Hit]:
+    def _hits(self, query, groups, rows, scores, keyword_leg, vector_leg, records=None,
+              ranker_scores=None, rerank_scores=None) -> list[Hit]:
         if records is None or any(r not in records for r in rows.tolist()):
             records = self._store.records(rows.tolist())
         leg_info = []
@@ -415,6 +488,10 @@ class Engine:
                 explanation.keyword_score, explanation.keyword_rank = leg_info[0][row]
             if row in leg_info[1]:
                 explanation.vector_score, explanation.vector_rank = leg_info[1][row]
+            if ranker_scores and row in ranker_scores:
+                explanation.ranker_score = ranker_scores[row]
+            if rerank_scores and row in rerank_scores:
+                explanation.rerank_score, explanation.rerank_rank = rerank_scores[row]
             explanation.matched_terms = self._matched_terms(tokens, groups, record)
             hits.append(Hit(record["id"], float(score), record, explanation))
         return hits
@@ -456,6 +533,7 @@ class Engine:
             "last_seq": self._store.last_seq(),
             "read_only": self.read_only,
             "ranker": None if self._ranker is None else self._ranker.meta.get("cv", "trained"),
+            "reranker": None if self._reranker is None else {"name": self._reranker.name, "breaker": self._rerank_breaker.state},
         }
 
 
@@ -472,6 +550,24 @@ def _validate(query, mode, k, fusion, weights, rrf_k) -> None:
         raise InvalidRequest(f"weights must be finite and non-negative, got {weights}", "weights")
     if rrf_k is not None and not rrf_k > 0:
         raise InvalidRequest(f"rrf_k must be positive, got {rrf_k}", "rrf_k")
+
+
+def _validate_paging(offset, rerank_depth) -> None:
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_K:
+        raise InvalidRequest(f"offset must be an integer from 0 to {MAX_K}, got {offset!r}", "offset")
+    if isinstance(rerank_depth, bool) or not isinstance(rerank_depth, int) or not 1 <= rerank_depth <= MAX_K:
+        raise InvalidRequest(f"rerank_depth must be an integer from 1 to {MAX_K}, got {rerank_depth!r}", "rerank_depth")
+
+
+def _reorder_head(fused_rows: np.ndarray, head_rows: np.ndarray, head_scores: np.ndarray):
+    """The head reordered by a second stage's scores, then the rest of the fused list as it was,
+    scored below the head so that scores still fall down the list."""
+    order = np.argsort(-head_scores, kind="stable")
+    tail = fused_rows[~np.isin(fused_rows, head_rows)]
+    floor = float(head_scores.min()) if len(head_scores) else 0.0
+    rows = np.concatenate([head_rows[order], tail])
+    scores = np.concatenate([head_scores[order], floor - 1.0 - np.arange(len(tail)) / max(len(tail), 1)])
+    return rows, scores, order
 
 
 def _try_lock(path: Path) -> int | None:

@@ -36,7 +36,13 @@ FEATURES = (
     "last_word_in_title",  # in "camera bag" the last word names the product type
     "phrase_in_title",  # the query's words appear in the title contiguously, in order
     "first_title_match",  # how early in the title the first query word appears (1 = first word)
+    # Dense pseudo-relevance feedback: 1 / rank by similarity to the centroid of
+    # the top keyword hits' vectors, i.e. "looks like what the words found".
+    # Measured on Icecat (cross-validated): +0.011 nDCG@10, where the query's
+    # own vector adds little because the default model is weak on short queries.
+    "feedback_reciprocal_rank",
 )
+FEEDBACK_DEPTH = 10  # keyword hits whose vectors form the feedback centroid
 MODEL_FILE = "ranker.txt"
 META_FILE = "ranker.json"
 
@@ -58,6 +64,7 @@ class Candidates:
     keyword: tuple[np.ndarray, np.ndarray]
     vector: tuple[np.ndarray, np.ndarray]
     similarities: np.ndarray  # cosine to the query for every candidate, found by either leg
+    feedback_similarities: np.ndarray  # cosine to the centroid of the top keyword hits
 
 
 def features(query: str, groups: Sequence[tuple[str, ...]], cands: Candidates, analyzer: Analyzer) -> np.ndarray:
@@ -76,6 +83,9 @@ def features(query: str, groups: Sequence[tuple[str, ...]], cands: Candidates, a
         if row in position:
             X[position[row], 4] = 1.0 / rank
     X[:, 3] = cands.similarities
+    feedback_rank = np.empty(n)
+    feedback_rank[np.argsort(-cands.feedback_similarities, kind="stable")] = np.arange(1, n + 1)
+    X[:, 15] = 1.0 / feedback_rank
     X[:, 9] = len(groups)
     X[:, 10] = float(any(ch.isdigit() for ch in query))
     if not groups:
@@ -123,14 +133,17 @@ class LearnedRanker:
         lgb = _lightgbm()
         data = lgb.Dataset(np.concatenate(X), np.concatenate(y), group=[len(x) for x in X],
                            feature_name=list(FEATURES), free_raw_data=False)
+        # Shallow trees, many rounds: judgments come by the hundred queries, and
+        # deeper trees fitted the training queries better and held-out ones worse
+        # (Icecat, 5-fold CV over 3 seeds: 3 leaves 0.656, 15 leaves 0.651).
         params = {
-            "objective": "lambdarank", "metric": "ndcg", "ndcg_eval_at": [10], "learning_rate": 0.05,
-            "num_leaves": 15, "min_data_in_leaf": 20, "feature_fraction": 0.9, "bagging_fraction": 0.8,
+            "objective": "lambdarank", "metric": "ndcg", "ndcg_eval_at": [10], "learning_rate": 0.03,
+            "num_leaves": 3, "min_data_in_leaf": 50, "feature_fraction": 0.9, "bagging_fraction": 0.8,
             "bagging_freq": 1, "lambda_l2": 1.0, "seed": seed, "verbose": -1, "num_threads": 2,
             # Grades 0..3 gain 2^g - 1, as in nDCG.
             "label_gain": [float(2**g - 1) for g in range(32)],
         }
-        booster = lgb.train(params, data, num_boost_round=150)
+        booster = lgb.train(params, data, num_boost_round=300)
         return cls(booster, {"features": list(FEATURES)})
 
     def score(self, X: np.ndarray) -> np.ndarray:

@@ -1,0 +1,91 @@
+"""Any sentence-transformers model (extra: shopsearch[st]): bi-encoders and CrossEncoder rerankers.
+
+The model's own prompts apply: encode_query / encode_document use the
+"query" / "document" prompts a model ships with (multilingual-e5's "query: ",
+Qwen3-Embedding's instruction), so nothing is hard-coded per model here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .base import InputTooLong, ModelUnavailable, TruncationCounter, check_truncation, matryoshka
+
+
+def _sentence_transformers():
+    try:
+        import sentence_transformers
+    except ImportError as exc:
+        raise ModelUnavailable("sentence-transformers models need: pip install 'shopsearch[st]'") from exc
+    return sentence_transformers
+
+
+def _short_name(path: str) -> str:
+    return Path(path).name if os.path.isdir(path) else path
+
+
+class SentenceTransformerEmbedder:
+    def __init__(self, path: str, *, dimensions: int | None = None, max_length: int = 8192,
+                 truncation: str = "truncate", batch_size: int = 64, device: str | None = None) -> None:
+        st = _sentence_transformers()
+        check_truncation(truncation)
+        self.model = st.SentenceTransformer(path, device=device)
+        self.max_tokens = min(max_length, int(self.model.max_seq_length or max_length))
+        self.model.max_seq_length = self.max_tokens
+        size = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.native_dim = int(size())
+        if dimensions is not None and not 1 <= dimensions <= self.native_dim:
+            raise ValueError(f"dimensions must be between 1 and {self.native_dim} for this model, got {dimensions}")
+        self.dimensions = dimensions
+        self.dim = dimensions or self.native_dim
+        self.matryoshka = True  # truncation is possible; whether it is good depends on how the model was trained
+        self.truncation = truncation
+        self.truncations = TruncationCounter()
+        self.batch_size = batch_size
+        self.name = f"st:{_short_name(path)}" + (f"@{dimensions}" if dimensions else "")
+
+    def _check_lengths(self, texts: Sequence[str]) -> None:
+        lengths = [len(ids) for ids in self.model.tokenizer(list(texts))["input_ids"]]
+        too_long = [i for i, n in enumerate(lengths) if n > self.max_tokens]
+        if too_long and self.truncation == "error":
+            raise InputTooLong(too_long[0], lengths[too_long[0]], self.max_tokens)
+        self.truncations.add(len(too_long))
+
+    def _encode(self, method, texts: Sequence[str], dimensions: int | None) -> np.ndarray:
+        dimensions = dimensions or self.dimensions
+        if not texts:
+            return np.zeros((0, dimensions or self.native_dim), dtype=np.float32)
+        self._check_lengths(texts)
+        vectors = method(list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
+        return matryoshka(vectors, dimensions)
+
+    def embed_queries(self, texts: Sequence[str], dimensions: int | None = None) -> np.ndarray:
+        return self._encode(self.model.encode_query, texts, dimensions)
+
+    def embed_documents(self, texts: Sequence[str], dimensions: int | None = None) -> np.ndarray:
+        return self._encode(self.model.encode_document, texts, dimensions)
+
+
+class CrossEncoderReranker:
+    def __init__(self, path: str, *, max_length: int = 8192, batch_size: int = 32, device: str | None = None) -> None:
+        st = _sentence_transformers()
+        self.model = st.CrossEncoder(path, device=device, max_length=max_length)
+        self.batch_size = batch_size
+        self.name = f"st:{_short_name(path)}"
+
+    def score(self, query: str, documents: Sequence[str], instruction: str | None = None) -> np.ndarray:
+        # A CrossEncoder has no instruction slot; the argument is accepted for the protocol's sake.
+        if not documents:
+            return np.zeros(0, dtype=np.float32)
+        raw = self.model.predict([(query, doc) for doc in documents], batch_size=self.batch_size,
+                                 convert_to_numpy=True, show_progress_bar=False)
+        raw = np.asarray(raw, dtype=np.float32)
+        if raw.ndim == 2:  # two-label models: the "relevant" column
+            raw = raw[:, -1]
+        if raw.min() < 0 or raw.max() > 1:  # logits: CrossEncoders with no activation configured
+            raw = 1.0 / (1.0 + np.exp(-raw))
+        return raw

@@ -1,0 +1,69 @@
+"""Timeouts and circuit breakers around model calls, so a slow or dead model degrades search instead of failing it."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+# Model calls run here so that a caller can stop waiting; a call that times
+# out still finishes in the background (Python cannot kill a thread), which
+# is why the breaker stops sending new calls to a model that keeps timing out.
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="shopsearch-model")
+
+
+class ModelCallFailed(RuntimeError):
+    """The model call failed, timed out, or was not made because the breaker is open."""
+
+
+class CircuitBreaker:
+    """Closed: calls go through. After `threshold` consecutive failures it opens for
+    `cooldown_s`: calls fail at once. Then one trial call is let through (half-open):
+    success closes it, failure opens it again."""
+
+    def __init__(self, name: str, threshold: int = 3, cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
+        self.name = name
+        self.threshold = threshold
+        self.cooldown_s = cooldown_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._trial_running = False
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            return "half-open" if self._clock() - self._opened_at >= self.cooldown_s else "open"
+
+    def call(self, fn: Callable[[], T], timeout_s: float | None) -> T:
+        with self._lock:
+            if self._opened_at is not None:
+                waited = self._clock() - self._opened_at
+                if waited < self.cooldown_s or self._trial_running:
+                    raise ModelCallFailed(f"{self.name} circuit open after {self._failures} failures "
+                                          f"(retrying in {max(self.cooldown_s - waited, 0):.0f}s)")
+                self._trial_running = True
+        try:
+            result = _POOL.submit(fn).result(timeout=timeout_s) if timeout_s else fn()
+        except concurrent.futures.TimeoutError:
+            self._failed()
+            raise ModelCallFailed(f"{self.name} timed out after {timeout_s:g}s") from None
+        except Exception as exc:
+            self._failed()
+            raise ModelCallFailed(f"{self.name} failed: {exc}") from exc
+        with self._lock:
+            self._failures, self._opened_at, self._trial_running = 0, None, False
+        return result
+
+    def _failed(self) -> None:
+        with self._lock:
+            self._failures += 1
+            self._trial_running = False
+            if self._failures >= self.threshold:
+                self._opened_at = self._clock()

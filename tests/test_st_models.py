@@ -1,0 +1,62 @@
+"""sentence-transformers backends on tiny offline models: prompts, Matryoshka, truncation, CrossEncoder scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qwen_models import build, torch  # noqa: F401  (skips without torch)
+
+st = pytest.importorskip("sentence_transformers")
+
+from shopsearch.config import ModelConfig  # noqa: E402
+from shopsearch.models import InputTooLong, create_embedder, create_reranker  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("st-embedding"), "Qwen3Model")
+
+
+def test_st_embedder_uses_the_models_prompts(folder):
+    reference = st.SentenceTransformer(str(folder), prompts={"query": "query: ", "document": "passage: "})
+    reference.save(str(folder / "with-prompts"))
+    model = create_embedder(ModelConfig(embedder=f"st:{folder / 'with-prompts'}"))
+    queries = model.embed_queries(["usb-c charger", "regalo para papá"])
+    expected = reference.encode(["usb-c charger", "regalo para papá"], prompt_name="query", normalize_embeddings=True)
+    np.testing.assert_allclose(queries, expected, atol=1e-5)
+    documents = model.embed_documents(["usb-c charger"])
+    assert float(queries[0] @ documents[0]) < 0.9999  # the two prompts differ
+    np.testing.assert_allclose(documents[0], reference.encode("usb-c charger", prompt_name="document", normalize_embeddings=True), atol=1e-5)
+
+
+def test_st_embedder_matryoshka_and_truncation(folder):
+    model = create_embedder(ModelConfig(embedder=f"st:{folder}", dimensions=16))
+    vectors = model.embed_documents(["a", "b c"])
+    assert vectors.shape == (2, 16) and model.dim == 16
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    strict = create_embedder(ModelConfig(embedder=f"st:{folder}", max_length=8, truncation="error"))
+    with pytest.raises(InputTooLong, match="input 0 has"):
+        strict.embed_documents(["many words " * 20])
+    cutting = create_embedder(ModelConfig(embedder=f"st:{folder}", max_length=8))
+    assert cutting.embed_documents(["many words " * 20]).shape == (1, 64) and cutting.truncations.count == 1
+
+
+def test_cross_encoder_reranker_scores_in_unit_interval(tmp_path):
+    folder = build(tmp_path / "cross", "Qwen3ForSequenceClassification", chat_template=False, num_labels=1)
+    reranker = create_reranker(ModelConfig(reranker=f"st:{folder}"))
+    docs = ["usb-c charger", "red shoe", "cargador usb " * 10]
+    scores = reranker.score("usb charger", docs)
+    reference = st.CrossEncoder(str(folder)).predict([("usb charger", d) for d in docs])
+    # sentence-transformers applies the model's activation (a sigmoid for one-label models) itself.
+    np.testing.assert_allclose(scores, reference, atol=1e-5)
+    assert scores.shape == (3,) and ((scores > 0) & (scores < 1)).all()
+
+
+def test_a_bare_folder_is_read_by_its_config(folder, tmp_path):
+    assert create_embedder(ModelConfig(embedder=str(folder))).name == f"qwen3:{folder.name}"
+    other = build(tmp_path / "other", "Qwen3Model")
+    config = (other / "config.json").read_text().replace('"model_type": "qwen3"', '"model_type": "qwen3_like"')
+    (other / "config.json").write_text(config)
+    from shopsearch.models.factory import parse_spec, EMBEDDER_KINDS
+    assert parse_spec(str(other), EMBEDDER_KINDS).kind == "st"
