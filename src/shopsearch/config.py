@@ -97,6 +97,10 @@ class EngineConfig:
     keyword: KeywordConfig = field(default_factory=KeywordConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     ingest_batch_size: int = 500
+    # Descriptions longer than this many tokens are also indexed as heading-
+    # aware chunks of at most this size; an item's vector score is its best
+    # chunk's. 0 turns chunking off.
+    chunk_tokens: int = 256
 
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> "EngineConfig":

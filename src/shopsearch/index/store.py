@@ -30,7 +30,21 @@ CREATE TABLE IF NOT EXISTS items (
     vector BLOB
 );
 CREATE INDEX IF NOT EXISTS items_by_seq ON items (seq);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk INTEGER PRIMARY KEY,
+    row INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    heading TEXT,
+    text TEXT,
+    vector BLOB
+);
+CREATE INDEX IF NOT EXISTS chunks_by_row ON chunks (row);
+CREATE INDEX IF NOT EXISTS chunks_by_seq ON chunks (seq);
 """
+
+# (heading, text, vector) of one chunk of a long description
+ChunkRecord = tuple[str, str, np.ndarray]
 
 
 class CatalogueStore:
@@ -61,25 +75,37 @@ class CatalogueStore:
     def last_seq(self) -> int:
         return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM items").fetchone()[0]
 
-    def upsert(self, items: Sequence[Item], vectors: np.ndarray) -> tuple[int, list[int]]:
-        """Store items and their vectors in one transaction: (seq, rows).
+    def upsert(self, items: Sequence[Item], vectors: np.ndarray,
+               chunks: Sequence[Sequence[ChunkRecord]] | None = None) -> tuple[int, list[int]]:
+        """Store items, their vectors and their description chunks in one transaction: (seq, rows).
 
         An id keeps its row across updates and deletes, so every index can
-        address an item by the same small integer for its whole life.
+        address an item by the same small integer for its whole life. An
+        item's previous chunks become tombstones at the same seq.
         """
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with self._transaction():
             seq = self.last_seq() + 1
             rows = []
-            for item, vector in zip(items, vectors):
+            for i, (item, vector) in enumerate(zip(items, vectors)):
                 cursor = self._db.execute(
                     "INSERT INTO items (id, seq, deleted, doc, vector) VALUES (?, ?, 0, ?, ?) "
                     "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, deleted = 0, "
                     "doc = excluded.doc, vector = excluded.vector RETURNING row",
                     (item.id, seq, json.dumps(item.to_record(), ensure_ascii=False), vector.tobytes()),
                 )
-                rows.append(cursor.fetchone()[0])
+                row = cursor.fetchone()[0]
+                rows.append(row)
+                self._retire_chunks(row, seq)
+                for heading, text, chunk_vector in (chunks[i] if chunks else ()):
+                    self._db.execute(
+                        "INSERT INTO chunks (row, seq, heading, text, vector) VALUES (?, ?, ?, ?, ?)",
+                        (row, seq, heading, text, np.asarray(chunk_vector, dtype=np.float32).tobytes()),
+                    )
         return seq, rows
+
+    def _retire_chunks(self, row: int, seq: int) -> None:
+        self._db.execute("UPDATE chunks SET deleted = 1, seq = ?, vector = NULL WHERE row = ? AND deleted = 0", (seq, row))
 
     def delete(self, ids: Iterable[str]) -> tuple[int, list[int]]:
         """Mark items deleted (kept as tombstones so derived indexes can replay): (seq, rows)."""
@@ -95,7 +121,36 @@ class CatalogueStore:
                 found = cursor.fetchone()
                 if found:
                     rows.append(found[0])
+                    self._retire_chunks(found[0], seq)
         return seq, rows
+
+    def chunk_changes_since(self, seq: int) -> Iterator[tuple[int, list]]:
+        """(seq, [(chunk, row, deleted, vector | None), ...]) per committed batch after seq."""
+        cursor = self._db.execute(
+            "SELECT seq, chunk, row, deleted, vector FROM chunks WHERE seq > ? ORDER BY seq, chunk", (seq,))
+        batch_seq, batch = None, []
+        for s, chunk, row, deleted, vector in cursor:
+            if batch_seq is not None and s != batch_seq:
+                yield batch_seq, batch
+                batch = []
+            batch_seq = s
+            batch.append((chunk, row, bool(deleted), np.frombuffer(vector, dtype=np.float32) if vector else None))
+        if batch:
+            yield batch_seq, batch
+
+    def chunk_rows(self) -> list[tuple[int, int]]:
+        """(chunk, row) of every live chunk."""
+        return self._db.execute("SELECT chunk, row FROM chunks WHERE deleted = 0").fetchall()
+
+    def chunk_texts(self, chunks: Sequence[int]) -> dict[int, tuple[str, str]]:
+        if not chunks:
+            return {}
+        marks = ",".join("?" * len(chunks))
+        query = f"SELECT chunk, heading, text FROM chunks WHERE deleted = 0 AND chunk IN ({marks})"
+        return {c: (h or "", t or "") for c, h, t in self._db.execute(query, [int(c) for c in chunks])}
+
+    def count_chunks(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM chunks WHERE deleted = 0").fetchone()[0]
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..config import EngineConfig
+from ..index.chunks import ChunkIndex, merge_best
 from ..index.filters import Column, InvalidFilter, evaluate, parse_filters
 from ..index.items import Item, document_text
 from ..index.keyword import TEXT_FIELDS, KeywordIndex
@@ -31,6 +32,7 @@ from ..index.vector import VectorIndex
 from ..index.vector_hnsw import HnswVectorIndex
 from ..models import Embedder, ModelUnavailable, Reranker, create_embedder, create_reranker
 from ..text import Analyzer, surface_tokens
+from ..text.chunking import approximate_tokens, chunk_text
 from .fusion import FUSIONS, fuse
 from .resilience import CircuitBreaker, ModelCallFailed
 from .ranker import FEEDBACK_DEPTH, Candidates, LearnedRanker, features
@@ -129,6 +131,7 @@ class Engine:
         vector: VectorIndex,
         lock_fd: int | None,
         reranker: Reranker | None = None,
+        chunks: ChunkIndex | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.config = config
@@ -141,6 +144,7 @@ class Engine:
         self._rerank_breaker = CircuitBreaker("reranker", settings.breaker_failures, settings.breaker_cooldown_s)
         self._keyword = keyword
         self._vector = vector
+        self._chunks = chunks
         self._lock_fd = lock_fd
         self._analyzer = Analyzer(config.keyword.stem_languages)
         self._columns: dict[str, Column] = {}
@@ -203,6 +207,7 @@ class Engine:
             except IncompatibleIndex as exc:
                 raise DataDirError(str(exc)) from None
             vector = HnswVectorIndex(data_dir / "vector", embedder.dim, config.vector)
+            chunks = ChunkIndex(data_dir / "vector-chunks", embedder.dim, config.vector, store.chunk_rows())
         except BaseException:
             if lock_fd is not None:
                 os.close(lock_fd)
@@ -214,7 +219,7 @@ class Engine:
                 os.close(lock_fd)
             store.close()
             raise
-        engine = cls(data_dir, config, store, embedder, keyword, vector, lock_fd, reranker)
+        engine = cls(data_dir, config, store, embedder, keyword, vector, lock_fd, reranker, chunks)
         engine._catch_up()
         return engine
 
@@ -223,7 +228,7 @@ class Engine:
             self._store.close()
             return
         if self._unsaved:
-            self._vector.save()
+            self._save_vectors()
         self._keyword.close()
         self._store.close()
         os.close(self._lock_fd)
@@ -247,8 +252,15 @@ class Engine:
             vectors = np.stack([v for _, v in live]) if live else np.zeros((0, self._vector.dim), np.float32)
             self._vector.apply(seq, [r for r, _ in live], vectors, [row for row, deleted, *_ in batch if deleted])
             replayed += len(batch)
+        for seq, batch in self._store.chunk_changes_since(self._chunks.applied_seq):
+            self._chunks.apply(seq, batch)
+            replayed += len(batch)
         if replayed and not self.read_only:
-            self._vector.save()
+            self._save_vectors()
+
+    def _save_vectors(self) -> None:
+        self._vector.save()
+        self._chunks.save()
 
     # -- writes ---------------------------------------------------------------
     def upsert(self, items: Iterable[Item | Mapping[str, Any]]) -> WriteResult:
@@ -261,12 +273,18 @@ class Engine:
         if not latest:
             return WriteResult(self._store.last_seq(), 0)
         batch = list(latest.values())
+        chunked = [self._chunk(item) for item in batch]
+        texts = [item.embedding_text() for item in batch]
+        texts += [chunk.embedding_text(item.title) for item, chunks in zip(batch, chunked) for chunk in chunks]
         # Embed before touching any file: a model failure leaves everything as it was.
-        vectors = self._embedder.embed_documents([item.embedding_text() for item in batch])
-        seq, rows = self._store.upsert(batch, vectors)
+        embedded = self._embedder.embed_documents(texts)
+        vectors, chunk_vectors = embedded[: len(batch)], iter(embedded[len(batch) :])
+        chunk_records = [[(c.heading, c.text, next(chunk_vectors)) for c in chunks] for chunks in chunked]
+        seq, rows = self._store.upsert(batch, vectors, chunk_records)
         records = [item.to_record() for item in batch]
         self._keyword.apply(seq, {row: self._analyzed(record) for row, record in zip(rows, records)}, [])
         self._vector.apply(seq, rows, vectors, [])
+        self._apply_chunks(seq)
         self._after_write(rows, records)
         return WriteResult(seq, len(rows))
 
@@ -277,8 +295,33 @@ class Engine:
         if rows:
             self._keyword.apply(seq, {}, rows)
             self._vector.apply(seq, [], np.zeros((0, self._vector.dim), np.float32), rows)
+            self._apply_chunks(seq)
             self._after_write(rows, [])
         return WriteResult(seq, len(rows))
+
+    def _chunk(self, item: Item):
+        """Heading-aware chunks of a description too long for one vector (none for short ones)."""
+        limit = self.config.chunk_tokens
+        if not limit or not item.description:
+            return []
+        limit = min(limit, max(getattr(self._embedder, "max_tokens", limit) - 32, 16))
+        model_count = getattr(self._embedder, "count_tokens", None)
+        count = (lambda text: model_count([text])[0]) if model_count else approximate_tokens
+        if count(item.description) <= limit:
+            return []
+        return chunk_text(item.description, limit, count)
+
+    def _apply_chunks(self, seq: int) -> None:
+        for batch_seq, batch in self._store.chunk_changes_since(seq - 1):
+            if batch_seq == seq:
+                self._chunks.apply(seq, batch)
+
+    def _vector_leg(self, query_vector, depth, allowed, exact=False) -> tuple[tuple[np.ndarray, np.ndarray], dict[int, int]]:
+        """The vector leg, each item scored by its best vector (its own or a chunk's); and which rows a chunk won."""
+        leg = self._vector.search(query_vector, depth, allowed, exact=exact)
+        if not self._chunks.count():
+            return leg, {}
+        return merge_best(leg, self._chunks.search(query_vector, depth, allowed, exact=exact), depth)
 
     def _after_write(self, rows: Sequence[int], records: Sequence[Mapping[str, Any]]) -> None:
         """Bring in-memory filter columns up to date; `records` are the new
@@ -289,7 +332,7 @@ class Engine:
         self._size = max(self._size, max(rows) + 1)
         self._unsaved += len(rows)
         if self._unsaved >= _SNAPSHOT_EVERY:
-            self._vector.save()
+            self._save_vectors()
             self._unsaved = 0
 
     def _require_writable(self) -> None:
@@ -372,6 +415,7 @@ class Engine:
         timings = response.timings
 
         keyword_leg = vector_leg = query_vector = None
+        best_chunks: dict[int, int] = {}
         groups = self._analyzer.groups(query)
         if mode in ("keyword", "hybrid"):
             t0 = time.perf_counter()
@@ -390,7 +434,7 @@ class Engine:
             timings["embed_ms"] = response.embed_ms = (time.perf_counter() - t0) * 1000
             if query_vector is not None:
                 t0 = time.perf_counter()
-                vector_leg = self._vector.search(query_vector, depth, allowed, exact=exact)
+                vector_leg, best_chunks = self._vector_leg(query_vector, depth, allowed, exact)
                 timings["vector_ms"] = (time.perf_counter() - t0) * 1000
 
         legs = [leg for leg in (keyword_leg, vector_leg) if leg is not None]
@@ -419,7 +463,7 @@ class Engine:
             head = fused_rows[:rerank_depth]
             head_records = records if records is not None and all(r in records for r in head.tolist()) else self._store.records(head.tolist())
             head = np.asarray([r for r in head.tolist() if r in head_records], dtype=np.int64)
-            texts = [document_text(head_records[r]) for r in head.tolist()]
+            texts = self._rerank_texts(head.tolist(), head_records, best_chunks)
             instruction = rerank_instruction or self.config.model.rerank_instruction
             try:
                 scores = self._rerank_breaker.call(lambda: self._reranker.score(query, texts, instruction),
@@ -441,6 +485,18 @@ class Engine:
         response.took_ms = (time.perf_counter() - started) * 1000
         return response
 
+    def _rerank_texts(self, rows, records, best_chunks) -> list[str]:
+        """What the reranker reads per product; for a long description, the chunk that matched best."""
+        chunk_text_of = self._store.chunk_texts([best_chunks[r] for r in rows if r in best_chunks])
+        texts = []
+        for row in rows:
+            record = records[row]
+            chunk = chunk_text_of.get(best_chunks.get(row, -1))
+            if chunk is not None:
+                record = {**record, "description": ": ".join(part for part in chunk if part)}
+            texts.append(document_text(record))
+        return texts
+
     def _rerank_candidates(self, legs, weights, fusion, rrf_k, query_vector) -> tuple[np.ndarray, Candidates]:
         """The fused list, and its head as the learned ranker sees it."""
         fused_rows = fuse(legs, weights, fusion, rrf_k)[0]
@@ -458,7 +514,7 @@ class Engine:
         depth = depth or settings.candidates
         groups = self._analyzer.groups(query)
         query_vector = self._embedder.embed_queries([query])[0]
-        legs = [self._keyword.search(groups, depth), self._vector.search(query_vector, depth)]
+        legs = [self._keyword.search(groups, depth), self._vector_leg(query_vector, depth, None)[0]]
         _, cands = self._rerank_candidates(
             legs, (settings.keyword_weight, settings.vector_weight), settings.fusion, settings.rrf_k, query_vector)
         return [r["id"] for r in cands.records], features(query, groups, cands, self._analyzer)
@@ -529,6 +585,7 @@ class Engine:
             "model": {"name": self._embedder.name, "dim": self._embedder.dim},
             "keyword_index": {"docs": self._keyword.count(), "bytes": self._keyword.size_bytes()},
             "vector_index": {"vectors": self._vector.count(), "bytes": self._vector.size_bytes()},
+            "chunk_index": {"chunks": self._chunks.count(), "bytes": self._chunks.size_bytes()},
             "catalogue_bytes": self._store.size_bytes(),
             "last_seq": self._store.last_seq(),
             "read_only": self.read_only,
