@@ -59,7 +59,8 @@ def test_the_reranker_reads_the_best_chunk(chunked):
     _, documents, _ = reranker.seen[-1]
     (document,) = [d for d in documents if d.startswith("Acme Everyday Gadget 3\n")]
     assert "Waterproofing: Sealed against water to 50 metres" in document and "Overview" not in document
-    assert response.hits[0].id == "3" and response.hits[0].explanation.rerank_score == 1.0
+    assert response.hits[0].id == "3"  # "scuba" and "diving" are only in that chunk
+    assert response.hits[0].explanation.rerank_score > response.hits[1].explanation.rerank_score
 
 
 def test_chunks_follow_updates_deletes_and_reopen(chunked, open_engine, tmp_path):
