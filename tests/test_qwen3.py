@@ -82,13 +82,16 @@ def test_dimensions_outside_32_to_native_are_refused(embedder, dims):
 
 def test_truncation_policy(embedding_folder):
     long_text = "wireless noise cancelling headphones " * 40
-    cutting = Qwen3Embedder(str(embedding_folder), max_length=32)
+    for bad in (16, 40000):
+        with pytest.raises(ValueError, match="max_length must be between 64 and 32768"):
+            Qwen3Embedder(str(embedding_folder), max_length=bad)
+    cutting = Qwen3Embedder(str(embedding_folder), max_length=64)
     ids = cutting.token_ids([long_text])[0]
-    assert len(ids) == 32 and ids[-1] == 151643
+    assert len(ids) == 64 and ids[-1] == 151643
     assert cutting.truncations.count == 1
     assert cutting.embed_documents([long_text]).shape == (1, 64)
-    strict = Qwen3Embedder(str(embedding_folder), max_length=32, truncation="error")
-    with pytest.raises(InputTooLong, match="input 1 has .* tokens, more than the model's limit of 32"):
+    strict = Qwen3Embedder(str(embedding_folder), max_length=64, truncation="error")
+    with pytest.raises(InputTooLong, match="input 1 has .* tokens, more than the model's limit of 64"):
         strict.embed_documents(["short", long_text])
     assert strict.embed_documents(["short"]).shape == (1, 64)
 

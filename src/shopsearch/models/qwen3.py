@@ -30,6 +30,12 @@ RERANK_PREFIX = f"<|im_start|>system\n{RERANK_SYSTEM}<|im_end|>\n<|im_start|>use
 RERANK_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 END_OF_TEXT = "<|endoftext|>"
 MIN_DIMENSIONS = 32
+MAX_CONTEXT = 32768  # the released models' context length
+
+
+def _check_max_length(max_length: int) -> None:
+    if not 64 <= max_length <= MAX_CONTEXT:
+        raise ValueError(f"max_length must be between 64 and {MAX_CONTEXT} tokens for Qwen3 models, got {max_length}")
 
 
 def query_text(instruction: str, query: str) -> str:
@@ -57,6 +63,38 @@ def _device_and_dtype(torch, device: str | None, dtype: str | None):
     return device, getattr(torch, name)
 
 
+def _load(path: str, model_class: str, max_length: int, device: str | None, dtype: str | None, threads: int):
+    """(torch, left-padding tokenizer, model in eval mode, device) for a hub name or folder."""
+    torch, transformers = _torch()
+    _check_max_length(max_length)
+    _check_folder(path)
+    if threads:
+        torch.set_num_threads(threads)
+    device, torch_dtype = _device_and_dtype(torch, device, dtype)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path, padding_side="left")
+    model = getattr(transformers, model_class).from_pretrained(path, dtype=torch_dtype).to(device).eval()
+    return torch, tokenizer, model, device
+
+
+def _short_name(path: str) -> str:
+    return f"qwen3:{Path(path).name if os.path.isdir(path) else path}"
+
+
+def _batched_forward(torch, tokenizer, model, device, ids: list[list[int]], batch_size: int, read):
+    """Run the model over id lists, longest first (least padding), left-padded; read(output) per batch
+    gives one row per text; rows come back in input order."""
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+    out = [None] * len(ids)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            batch = tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, padding=True, return_tensors="pt")
+            rows = read(model(**{k: v.to(device) for k, v in batch.items()}))
+            for i, row in zip(chunk, rows):
+                out[i] = row
+    return np.stack(out)
+
+
 def _check_folder(path: str) -> None:
     if os.path.isdir(path) or "/" in path:  # a local folder, or a hub name transformers may find in its cache
         return
@@ -79,15 +117,8 @@ class Qwen3Embedder:
         dtype: str | None = None,
         threads: int = 0,
     ) -> None:
-        torch, transformers = _torch()
         check_truncation(truncation)
-        _check_folder(path)
-        if threads:
-            torch.set_num_threads(threads)
-        self._torch = torch
-        self.device, torch_dtype = _device_and_dtype(torch, device, dtype)
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, padding_side="left")
-        self.model = transformers.AutoModel.from_pretrained(path, dtype=torch_dtype).to(self.device).eval()
+        self._torch, self.tokenizer, self.model, self.device = _load(path, "AutoModel", max_length, device, dtype, threads)
         self.native_dim = int(self.model.config.hidden_size)
         self.max_tokens = min(max_length, int(getattr(self.model.config, "max_position_embeddings", max_length)))
         self.instruction = instruction
@@ -96,7 +127,7 @@ class Qwen3Embedder:
         self.truncations = TruncationCounter()
         self.dimensions = self.check_dimensions(dimensions)
         self.dim = self.dimensions or self.native_dim
-        self.name = f"qwen3:{Path(path).name if os.path.isdir(path) else path}" + (f"@{self.dim}" if dimensions else "")
+        self.name = _short_name(path) + (f"@{self.dim}" if dimensions else "")
         self._end_id = self.tokenizer.convert_tokens_to_ids(END_OF_TEXT)
         probe = self.tokenizer("x", add_special_tokens=True)["input_ids"]
         # The released Qwen3-Embedding tokenizer appends <|endoftext|> itself; the base Qwen3 one does not.
@@ -131,18 +162,10 @@ class Qwen3Embedder:
         dimensions = self.check_dimensions(dimensions) if dimensions is not None else self.dimensions
         if not texts:
             return np.zeros((0, dimensions or self.native_dim), dtype=np.float32)
-        torch = self._torch
         ids = self.token_ids(texts)
-        # Longest first within a batch keeps padding (and wasted compute) small.
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        out = np.zeros((len(ids), self.native_dim), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
-                batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, padding=True, return_tensors="pt")
-                batch = {k: v.to(self.device) for k, v in batch.items()}
-                hidden = self.model(**batch).last_hidden_state
-                out[chunk] = hidden[:, -1].float().cpu().numpy()  # left padding: the last position is every text's last token
+        # Left padding: the last position holds every text's last token.
+        out = _batched_forward(self._torch, self.tokenizer, self.model, self.device, ids, self.batch_size,
+                               lambda output: output.last_hidden_state[:, -1].float().cpu().numpy())
         return matryoshka(out, dimensions)
 
     def embed_queries(self, texts: Sequence[str], dimensions: int | None = None) -> np.ndarray:
@@ -164,17 +187,11 @@ class Qwen3Reranker:
         dtype: str | None = None,
         threads: int = 0,
     ) -> None:
-        torch, transformers = _torch()
-        _check_folder(path)
-        if threads:
-            torch.set_num_threads(threads)
-        self._torch = torch
-        self.device, torch_dtype = _device_and_dtype(torch, device, dtype)
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, padding_side="left")
-        self.model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device).eval()
+        self._torch, self.tokenizer, self.model, self.device = _load(
+            path, "AutoModelForCausalLM", max_length, device, dtype, threads)
         self.instruction = instruction
         self.batch_size = batch_size
-        self.name = f"qwen3:{Path(path).name if os.path.isdir(path) else path}"
+        self.name = _short_name(path)
         self.truncations = TruncationCounter()
         self._prefix = self.tokenizer.encode(RERANK_PREFIX, add_special_tokens=False)
         self._suffix = self.tokenizer.encode(RERANK_SUFFIX, add_special_tokens=False)
@@ -201,15 +218,10 @@ class Qwen3Reranker:
             return np.zeros(0, dtype=np.float32)
         torch = self._torch
         ids = self.token_ids(query, documents, instruction)
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        scores = np.zeros(len(ids), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
-                batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, padding=True, return_tensors="pt")
-                batch = {k: v.to(self.device) for k, v in batch.items()}
-                logits = self.model(**batch).logits[:, -1, :]
-                pair = torch.stack([logits[:, self._no], logits[:, self._yes]], dim=1).float()
-                scores[chunk] = torch.softmax(pair, dim=1)[:, 1].cpu().numpy()
-        return scores
 
+        def relevance(output):
+            logits = output.logits[:, -1, :]
+            pair = torch.stack([logits[:, self._no], logits[:, self._yes]], dim=1).float()
+            return torch.softmax(pair, dim=1)[:, 1].cpu().numpy()
+
+        return _batched_forward(torch, self.tokenizer, self.model, self.device, ids, self.batch_size, relevance).astype(np.float32)
