@@ -116,7 +116,8 @@ def test_delete_then_upsert_again(tmp_path):
 
 
 def test_demo_runs_end_to_end_as_installed():
-    result = subprocess.run([sys.executable, "-m", "shopsearch.cli.main", "demo"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "shopsearch.cli.main", "demo", "--no-serve"], capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "indexed 400 sample products" in result.stdout
     assert "results for 'wireless mouse'" in result.stdout and "results for '蓝牙音箱'" in result.stdout

@@ -343,6 +343,28 @@ class Engine:
         return {name: " ".join(self._analyzer.terms(str(record.get(name) or ""))) for name in TEXT_FIELDS}
 
     # -- reads ----------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
+    @property
+    def reranker(self) -> Reranker | None:
+        return self._reranker
+
+    @property
+    def version(self) -> int:
+        """The catalogue's last write sequence: changes whenever search results may."""
+        return self._store.last_seq()
+
+    def rerank_texts(self, query: str, documents: Sequence[str], instruction: str | None = None,
+                     timeout_s: float | None = None) -> np.ndarray:
+        """The configured reranker's scores for arbitrary texts, under its timeout and circuit breaker."""
+        if self._reranker is None:
+            raise InvalidRequest("no reranker is configured, so there is no rerank stage", "model")
+        instruction = instruction or self.config.model.rerank_instruction
+        return np.asarray(self._rerank_breaker.call(lambda: self._reranker.score(query, list(documents), instruction),
+                                                    timeout_s or self.config.search.rerank_timeout_s), dtype=np.float32)
+
     def get(self, item_id: str) -> dict | None:
         return self._store.get(str(item_id))
 

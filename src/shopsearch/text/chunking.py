@@ -112,3 +112,11 @@ def _pack(pieces: Sequence[str], max_tokens: int, count) -> list[str]:
         else:
             out.append(piece)
     return out
+
+
+def truncate_to_tokens(text: str, max_tokens: int) -> str:
+    """The text cut after its first max_tokens tokens (as approximate_tokens counts them)."""
+    for i, match in enumerate(_TOKEN.finditer(text)):
+        if i == max_tokens:
+            return text[: match.start()].rstrip()
+    return text

@@ -1,0 +1,353 @@
+"""The HTTP service: OpenAI-compatible embeddings, Cohere/Jina-compatible rerank, search and catalogue writes.
+
+One process is both the model server and the search service, over one
+opened Engine (its data directory, its embedding model, its reranker).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import threading
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+
+from ..index.items import InvalidItem, Item
+from ..search.engine import Engine
+from ..text.chunking import approximate_tokens, truncate_to_tokens
+from . import errors
+from .batching import MicroBatcher, QueueFull
+from .cache import cache_key, make_cache
+from .errors import ApiError
+from .metrics import Metrics
+from .schemas import (DeleteResponse, EmbeddingData, EmbeddingRequest, EmbeddingResponse, ItemError, ItemsRequest,
+                      ItemsResponse, ModelCard, ModelList, RerankRequest, RerankResponse, RerankResult, RerankUsage,
+                      SearchRequest, SearchResponseBody, Usage)
+from .settings import ServeSettings
+
+log = logging.getLogger(__name__)
+
+
+class BodyLimit:
+    """Refuse bodies over max_bytes (413) whether or not they declare a Content-Length."""
+
+    def __init__(self, app, max_bytes: int, metrics: Metrics) -> None:
+        self.app, self.max_bytes, self.metrics = app, max_bytes, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._refuse(scope, receive, send)
+        if declared is not None or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        # No declared length (chunked): read it all first, up to the limit, then replay it.
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return await self.app(scope, receive, send)
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                return await self._refuse(scope, receive, send)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send):
+        self.metrics.rejected.labels("body_too_large").inc()
+        response = errors.error_response(413, f"request body over the {self.max_bytes}-byte limit", None, "body_too_large")
+        await response(scope, receive, send)
+
+
+class Service:
+    """What the routes share: the engine (behind a lock), the batcher, the cache and the metrics."""
+
+    def __init__(self, engine: Engine, settings: ServeSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.metrics = Metrics()
+        self.cache = make_cache(settings.cache, settings.cache_entries, settings.cache_ttl_s)
+        self.embedder = engine.embedder
+        self.reranker = engine.reranker
+        # hnswlib and the filter-mask cache are not safe for a write during a read;
+        # searches take ~2 ms, so one lock costs little and keeps answers consistent.
+        self.lock = threading.RLock()
+        self.batcher = MicroBatcher(self._embed_batch, settings.max_batch, settings.max_wait_ms, settings.max_queue,
+                                    on_batch=self.metrics.batch_size.observe)
+        self.ready = False
+
+    # -- models ---------------------------------------------------------------
+    def model_names(self) -> set[str]:
+        names = {self.embedder.name, "default", self.engine.config.model.embedder}
+        return {n for n in names if n}
+
+    def _embed_batch(self, key: tuple, texts: list[str]) -> np.ndarray:
+        input_type, dimensions = key
+        method = self.embedder.embed_queries if input_type == "query" else self.embedder.embed_documents
+        return method(texts, dimensions=dimensions) if dimensions else method(texts)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        counter = getattr(self.embedder, "count_tokens", None)
+        return list(counter(texts)) if counter else [approximate_tokens(t) for t in texts]
+
+    def fit_tokens(self, texts: list[str], param: str = "input") -> tuple[list[str], int]:
+        """Texts within the per-input token limit (cut or refused, per policy), and their token total."""
+        limit = self.settings.max_input_tokens
+        counts = self.count_tokens(texts)
+        out = []
+        for i, (text, n) in enumerate(zip(texts, counts)):
+            if n > limit:
+                if self.settings.token_policy == "error":
+                    self.metrics.rejected.labels("too_many_tokens").inc()
+                    raise ApiError(400, f"{param}[{i}] has {n} tokens, over the limit of {limit}", f"{param}[{i}]",
+                                   "context_length_exceeded")
+                self.metrics.truncations.inc()
+                text = self._truncate(text, limit)
+            out.append(text)
+        return out, sum(min(n, limit) for n in counts)
+
+    def _truncate(self, text: str, limit: int) -> str:
+        tokenizer = getattr(self.embedder, "tokenizer", None)
+        if tokenizer is not None:
+            return tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"][:limit])
+        return truncate_to_tokens(text, limit)
+
+
+def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI:
+    settings = settings or ServeSettings.from_env()
+    service = Service(engine, settings)
+    if not settings.api_keys:
+        log.warning("no API keys configured: every route is open (set SHOPSEARCH_API_KEYS or --api-key-file)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        service.batcher.start()
+        if engine.embedder is not None:  # load lazily-initialised parts (jieba, the ONNX session) before traffic
+            await run_in_threadpool(engine.search, "warm up 预热", k=1)
+        service.ready = True
+        yield
+        service.ready = False
+        await service.batcher.stop()
+        service.cache.close()
+
+    app = FastAPI(title="shopsearch", version="0.1.0", lifespan=lifespan,
+                  description="Multilingual product search, OpenAI-compatible embeddings and Cohere/Jina-compatible rerank.")
+    app.state.service = service
+    errors.install(app)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
+                           allow_headers=["*"])
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        service.metrics.requests.labels(name, str(response.status_code)).inc()
+        service.metrics.latency.labels(name).observe(time.perf_counter() - started)
+        return response
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, metrics=service.metrics)
+
+    keys = [k.encode() for k in settings.api_keys]
+
+    async def require_key(authorization: str | None = Header(default=None, include_in_schema=False)) -> None:
+        if not keys:
+            return
+        token = authorization[7:].strip().encode() if authorization and authorization[:7].lower() == "bearer " else b""
+        matched = False
+        for key in keys:  # compare with every key, in constant time each, so timing tells nothing
+            matched |= hmac.compare_digest(token, key)
+        if not matched:
+            raise ApiError(401, "missing or invalid API key: send Authorization: Bearer <key>", None, "invalid_api_key",
+                           {"WWW-Authenticate": "Bearer"})
+
+    public = APIRouter()
+    api = APIRouter(dependencies=[Depends(require_key)])
+
+    @public.get("/health", tags=["ops"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/ready", tags=["ops"])
+    def ready():
+        body = {"ready": service.ready, "index": {"items": len(engine), "version": engine.version},
+                "embedding_model": service.embedder.name,
+                "rerank_model": service.reranker.name if service.reranker else None}
+        return JSONResponse(body, status_code=200 if service.ready else 503)
+
+    @api.get("/metrics", tags=["ops"], response_class=Response)
+    def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        service.metrics.queue_depth.set(service.batcher.depth)
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @api.get("/v1/models", response_model=ModelList, tags=["models"])
+    def models() -> ModelList:
+        cards = [ModelCard(id=service.embedder.name, kind="embedding")]
+        if service.reranker is not None:
+            cards.append(ModelCard(id=service.reranker.name, kind="rerank"))
+        return ModelList(data=cards)
+
+    @api.post("/v1/embeddings", response_model=EmbeddingResponse, tags=["models"])
+    async def embeddings(body: EmbeddingRequest) -> EmbeddingResponse:
+        if body.model not in service.model_names():
+            raise ApiError(404, f"model {body.model!r} is not served here; this server embeds with {service.embedder.name!r}",
+                           "model", "model_not_found")
+        texts = [body.input] if isinstance(body.input, str) else body.input
+        if not texts:
+            raise ApiError(400, "input must not be empty", "input", "empty_input")
+        if not all(isinstance(t, str) for t in texts):
+            raise ApiError(400, "token-id input is not supported: send the text itself", "input", "unsupported_input")
+        if len(texts) > settings.max_inputs:
+            service.metrics.rejected.labels("too_many_inputs").inc()
+            raise ApiError(400, f"{len(texts)} inputs, over the limit of {settings.max_inputs} per request", "input",
+                           "too_many_inputs")
+        if body.dimensions is not None and not getattr(service.embedder, "matryoshka", False):
+            if body.dimensions != service.embedder.dim:
+                raise ApiError(400, f"{service.embedder.name} has a fixed size of {service.embedder.dim}; "
+                                    "dimensions needs a Matryoshka model", "dimensions", "unsupported_dimensions")
+        texts, tokens = service.fit_tokens(texts)
+        dims = body.dimensions if getattr(service.embedder, "matryoshka", False) else None
+        vectors = await _cached_embeddings(service, texts, (body.input_type, dims))
+        service.metrics.tokens.labels("/v1/embeddings").inc(tokens)
+        data = [EmbeddingData(index=i, embedding=_encode(v, body.encoding_format)) for i, v in enumerate(vectors)]
+        return EmbeddingResponse(data=data, model=service.embedder.name,
+                                 usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
+
+    def rerank(body: RerankRequest) -> RerankResponse:
+        if service.reranker is None:
+            raise ApiError(404, "no reranker is configured on this server, so there is no rerank: start it with "
+                                "--rerank-model", "model", "model_not_found")
+        if body.model and body.model not in {service.reranker.name, engine.config.model.reranker, "default"}:
+            raise ApiError(404, f"model {body.model!r} is not served here; this server reranks with "
+                                f"{service.reranker.name!r}", "model", "model_not_found")
+        if not body.documents:
+            raise ApiError(400, "documents must not be empty", "documents", "empty_input")
+        if len(body.documents) > settings.max_documents:
+            service.metrics.rejected.labels("too_many_documents").inc()
+            raise ApiError(400, f"{len(body.documents)} documents, over the limit of {settings.max_documents}",
+                           "documents", "too_many_documents")
+        if len(body.query) > settings.max_query_chars:
+            raise ApiError(400, f"query over {settings.max_query_chars} characters", "query", "query_too_long")
+        texts = [d if isinstance(d, str) else d.text for d in body.documents]
+        texts, tokens = service.fit_tokens(texts, "documents")
+        scores = engine.rerank_texts(body.query, texts, body.instruct)
+        service.metrics.tokens.labels("/v1/rerank").inc(tokens)
+        order = np.argsort(-scores, kind="stable")[: body.top_n or len(texts)]
+        results = [RerankResult(index=int(i), relevance_score=float(scores[i]),
+                                document={"text": texts[i]} if body.return_documents else None) for i in order]
+        return RerankResponse(id=str(uuid.uuid4()), model=service.reranker.name,
+                              usage=RerankUsage(total_tokens=tokens), results=results)
+
+    api.post("/v1/rerank", response_model=RerankResponse, response_model_exclude_none=True, tags=["models"])(rerank)
+    api.post("/rerank", response_model=RerankResponse, response_model_exclude_none=True, tags=["models"])(rerank)
+
+    @api.post("/v1/search", response_model=SearchResponseBody, tags=["search"])
+    def search(body: SearchRequest):
+        if len(body.query) > settings.max_query_chars:
+            raise ApiError(400, f"query over {settings.max_query_chars} characters", "query", "query_too_long")
+        request = body.model_dump()
+        explain = request.pop("explain")
+        key = cache_key("search", {"request": request, "version": engine.version, "explain": explain})
+        cached = service.cache.get(key)
+        service.metrics.cache.labels("search", "hit" if cached else "miss").inc()
+        if cached is not None:
+            return Response(cached.replace(b'"cached":false', b'"cached":true', 1), media_type="application/json")
+        with service.lock:
+            response = engine.search(request.pop("query"), **request)
+        answer = response.to_dict()
+        if response.degraded:
+            service.metrics.degraded.inc()
+        results = [{"id": h["id"], "score": h["score"], "item": h["item"],
+                    **({"explanation": h["explanation"]} if explain else {})} for h in answer["results"]]
+        out = SearchResponseBody(query=answer["query"], mode=answer["mode"], results=results, took_ms=answer["took_ms"],
+                                 timings=answer["timings"], degraded=answer["degraded"],
+                                 degraded_reason=answer["degraded_reason"])
+        payload = out.model_dump_json(exclude_none=False).encode()
+        if not response.degraded:  # a degraded answer must not outlive the outage
+            service.cache.set(key, payload)
+        return Response(payload, media_type="application/json")
+
+    @api.post("/v1/catalog/items", response_model=ItemsResponse, tags=["catalogue"])
+    def upsert_items(body: ItemsRequest) -> ItemsResponse:
+        if len(body.items) > settings.max_items:
+            raise ApiError(400, f"{len(body.items)} items, over the limit of {settings.max_items}", "items", "too_many_items")
+        valid, problems = [], []
+        for i, record in enumerate(body.items):
+            try:
+                valid.append(Item.from_record(record))
+            except (InvalidItem, TypeError, ValueError) as exc:
+                problems.append(ItemError(index=i, id=str(record.get("id")) if record.get("id") is not None else None,
+                                          message=str(exc)))
+        with service.lock:
+            written = engine.upsert(valid).count if valid else 0
+            version = engine.version
+        return ItemsResponse(upserted=written, errors=problems, version=version)
+
+    @api.get("/v1/catalog/items/{item_id}", tags=["catalogue"])
+    def get_item(item_id: str) -> dict[str, Any]:
+        with service.lock:
+            item = engine.get(item_id)
+        if item is None:
+            raise ApiError(404, f"no item with id {item_id!r}", "item_id", "item_not_found")
+        return item
+
+    @api.delete("/v1/catalog/items/{item_id}", response_model=DeleteResponse, tags=["catalogue"])
+    def delete_item(item_id: str) -> DeleteResponse:
+        with service.lock:
+            deleted = engine.delete([item_id]).count
+            version = engine.version
+        if not deleted:
+            raise ApiError(404, f"no item with id {item_id!r}", "item_id", "item_not_found")
+        return DeleteResponse(id=item_id, deleted=True, version=version)
+
+    app.include_router(public)
+    app.include_router(api)
+    return app
+
+
+async def _cached_embeddings(service: Service, texts: list[str], key: tuple) -> np.ndarray:
+    keys = [cache_key("embedding", {"model": service.embedder.name, "key": list(key), "text": t}) for t in texts]
+    found = [service.cache.get(k) for k in keys]
+    missing = [i for i, blob in enumerate(found) if blob is None]
+    service.metrics.cache.labels("embedding", "hit").inc(len(texts) - len(missing))
+    service.metrics.cache.labels("embedding", "miss").inc(len(missing))
+    rows: list[np.ndarray | None] = [None if blob is None else np.frombuffer(blob, dtype=np.float32) for blob in found]
+    if missing:
+        try:
+            vectors = await service.batcher.submit(key, [texts[i] for i in missing])
+        except QueueFull as exc:
+            service.metrics.rejected.labels("queue_full").inc()
+            raise ApiError(429, f"the model is busy: {exc}; retry shortly", None, "queue_full", {"Retry-After": "1"}) from None
+        for i, vector in zip(missing, vectors):
+            rows[i] = np.asarray(vector, dtype=np.float32)
+            service.cache.set(keys[i], rows[i].tobytes())
+    return np.stack(rows)
+
+
+def _encode(vector: np.ndarray, encoding: str):
+    if encoding == "base64":
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+    return [float(x) for x in vector]

@@ -1,0 +1,120 @@
+"""Dynamic micro-batching: texts from concurrent requests share one model call.
+
+A request's texts wait at most `max_wait_ms` for company, a call takes at most
+`max_batch` texts (of one kind: queries or documents, one dimension), and
+the queue is bounded: past `max_queue` waiting texts a request is refused at
+once (429) instead of growing memory without limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+class QueueFull(RuntimeError):
+    pass
+
+
+@dataclass
+class _Request:
+    key: tuple
+    texts: list[str]
+    future: asyncio.Future
+    rows: list = field(default_factory=list)
+    next_text: int = 0
+    done_texts: int = 0
+
+
+class MicroBatcher:
+    def __init__(self, run: Callable[[tuple, list[str]], np.ndarray], max_batch: int, max_wait_ms: float,
+                 max_queue: int, on_batch: Callable[[int], None] | None = None) -> None:
+        self._run = run
+        self.max_batch, self.max_wait_s, self.max_queue = max_batch, max_wait_ms / 1000, max_queue
+        self._on_batch = on_batch
+        self._pending: list[_Request] = []
+        self._waiting_texts = 0
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        # One model call at a time: the model already uses every core.
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopsearch-batch")
+
+    @property
+    def depth(self) -> int:
+        return self._waiting_texts
+
+    def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._executor.shutdown(wait=False)
+
+    async def submit(self, key: tuple, texts: list[str]) -> np.ndarray:
+        if not texts:
+            raise ValueError("nothing to embed")
+        if self._waiting_texts + len(texts) > self.max_queue:
+            raise QueueFull(f"{self._waiting_texts} texts are waiting for the model (limit {self.max_queue})")
+        request = _Request(key, list(texts), asyncio.get_running_loop().create_future(), [None] * len(texts))
+        self._pending.append(request)
+        self._waiting_texts += len(texts)
+        self._wake.set()
+        return await request.future
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                if self._waiting_texts < self.max_batch:
+                    await asyncio.sleep(self.max_wait_s)  # let concurrent requests join this call
+                batch = self._take()
+                texts = [r.texts[i] for r, i in batch]
+                key = batch[0][0].key
+                try:
+                    vectors = await loop.run_in_executor(self._executor, self._run, key, texts)
+                except Exception as exc:
+                    for request in {id(r): r for r, _ in batch}.values():
+                        if not request.future.done():
+                            request.future.set_exception(exc)
+                        self._drop(request)
+                    continue
+                if self._on_batch:
+                    self._on_batch(len(texts))
+                for (request, i), vector in zip(batch, vectors):
+                    request.rows[i] = vector
+                    request.done_texts += 1
+                    if request.done_texts == len(request.texts) and not request.future.done():
+                        request.future.set_result(np.stack(request.rows))
+
+    def _take(self) -> list[tuple[_Request, int]]:
+        key = self._pending[0].key
+        batch: list[tuple[_Request, int]] = []
+        for request in list(self._pending):
+            if request.key != key:
+                continue
+            while request.next_text < len(request.texts) and len(batch) < self.max_batch:
+                batch.append((request, request.next_text))
+                request.next_text += 1
+            if request.next_text == len(request.texts):
+                self._pending.remove(request)
+            if len(batch) == self.max_batch:
+                break
+        self._waiting_texts -= len(batch)
+        return batch
+
+    def _drop(self, request: _Request) -> None:
+        if request in self._pending:
+            self._pending.remove(request)
+            self._waiting_texts -= len(request.texts) - request.next_text

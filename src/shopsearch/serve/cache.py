@@ -1,0 +1,96 @@
+"""Result caches for search answers and embeddings: in-process LRU by default, Redis when asked.
+
+Keys are made from the normalised request plus the index version (the
+catalogue's last write sequence), so a write makes every older search entry
+unreachable: invalidation without scanning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+
+
+def cache_key(namespace: str, payload: Any) -> str:
+    body = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return f"shopsearch:{namespace}:{hashlib.sha256(body.encode()).hexdigest()}"
+
+
+class MemoryCache:
+    kind = "memory"
+
+    def __init__(self, entries: int) -> None:
+        self._entries = entries
+        self._data: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def set(self, key: str, value: bytes) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._entries:
+                self._data.popitem(last=False)
+
+    def close(self) -> None:
+        pass
+
+
+class RedisCache:
+    kind = "redis"
+
+    def __init__(self, url: str, ttl_s: int) -> None:
+        try:
+            import redis
+        except ImportError as exc:
+            raise RuntimeError("a Redis cache needs: pip install 'shopsearch[serve]' (redis)") from exc
+        self._client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=1.0)
+        self._client.ping()  # fail at start, not on the first request
+        self._ttl = ttl_s
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self._client.get(key)
+        except Exception:  # a cache outage must not fail searches
+            return None
+
+    def set(self, key: str, value: bytes) -> None:
+        try:
+            self._client.set(key, value, ex=self._ttl)
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class NoCache:
+    kind = "none"
+
+    def get(self, key: str) -> bytes | None:
+        return None
+
+    def set(self, key: str, value: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def make_cache(spec: str, entries: int, ttl_s: int):
+    if spec in ("", "memory"):
+        return MemoryCache(entries)
+    if spec == "none":
+        return NoCache()
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        return RedisCache(spec, ttl_s)
+    raise ValueError(f"--cache must be memory, none or redis://HOST:PORT/DB, got {spec!r}")

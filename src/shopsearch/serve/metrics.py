@@ -1,0 +1,22 @@
+"""Prometheus metrics, one registry per app (tests can run several apps in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("shopsearch_requests", "HTTP requests", ["route", "status"], registry=r)
+        self.latency = Histogram("shopsearch_request_seconds", "HTTP request latency", ["route"], registry=r,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.batch_size = Histogram("shopsearch_embedding_batch_size", "texts per model call", registry=r,
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        self.queue_depth = Gauge("shopsearch_embedding_queue_depth", "texts waiting for the model", registry=r)
+        self.tokens = Counter("shopsearch_tokens", "input tokens", ["route"], registry=r)
+        self.truncations = Counter("shopsearch_truncations", "inputs cut to the token limit", registry=r)
+        self.cache = Counter("shopsearch_cache", "cache lookups", ["kind", "result"], registry=r)
+        self.degraded = Counter("shopsearch_degraded_answers", "search answers that skipped a failed stage", registry=r)
+        self.rejected = Counter("shopsearch_rejected", "requests refused by a limit", ["reason"], registry=r)

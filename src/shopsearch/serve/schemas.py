@@ -1,0 +1,139 @@
+"""Request and response bodies: OpenAI's embeddings shape, Cohere/Jina's rerank shape, and the search API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    input: Union[str, list[str], list[int], list[list[int]]]
+    model: str = "default"
+    dimensions: int | None = Field(default=None, ge=1)
+    encoding_format: Literal["float", "base64"] = "float"
+    user: str | None = None
+    # Extension: queries get the model's query instruction; OpenAI's API has no such notion.
+    input_type: Literal["query", "document"] = "document"
+
+
+class EmbeddingData(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: Union[list[float], str]
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EmbeddingData]
+    model: str
+    usage: Usage
+
+
+class RerankDocument(BaseModel):
+    text: str
+
+
+class RerankRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None
+    query: str = Field(min_length=1)
+    documents: list[Union[str, RerankDocument]]
+    top_n: int | None = Field(default=None, ge=1)
+    return_documents: bool = False
+    instruct: str | None = None
+
+
+class RerankResult(BaseModel):
+    index: int
+    relevance_score: float
+    document: RerankDocument | None = None
+
+
+class RerankUsage(BaseModel):
+    total_tokens: int
+
+
+class RerankResponse(BaseModel):
+    id: str
+    model: str
+    usage: RerankUsage
+    results: list[RerankResult]
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    owned_by: str = "shopsearch"
+    kind: Literal["embedding", "rerank"]
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1)
+    mode: Literal["keyword", "vector", "hybrid"] | None = None
+    k: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=1000)
+    filters: Union[dict[str, Any], list[str], None] = None
+    fusion: Literal["rrf", "minmax", "zscore"] | None = None
+    rrf_k: float | None = Field(default=None, gt=0)
+    keyword_weight: float | None = Field(default=None, ge=0)
+    vector_weight: float | None = Field(default=None, ge=0)
+    rerank: bool | None = None
+    rerank_depth: int | None = Field(default=None, ge=1, le=1000)
+    ranker: bool | None = None
+    explain: bool = False
+
+
+class SearchHit(BaseModel):
+    id: str
+    score: float
+    item: dict[str, Any]
+    explanation: dict[str, Any] | None = None
+
+
+class SearchResponseBody(BaseModel):
+    query: str
+    mode: str
+    results: list[SearchHit]
+    took_ms: float
+    timings: dict[str, float]
+    degraded: bool
+    degraded_reason: str | None
+    cached: bool = False
+
+
+class ItemsRequest(BaseModel):
+    items: list[dict[str, Any]]
+
+
+class ItemError(BaseModel):
+    index: int
+    id: str | None
+    message: str
+
+
+class ItemsResponse(BaseModel):
+    upserted: int
+    errors: list[ItemError]
+    version: int
+
+
+class DeleteResponse(BaseModel):
+    id: str
+    deleted: bool
+    version: int

@@ -1,0 +1,46 @@
+"""Server settings: one frozen dataclass, overridable by SHOPSEARCH_SERVE__<FIELD> and CLI flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import ENV_PREFIX, _override
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: tuple[str, ...] = ()  # empty: no authentication (a warning is logged)
+    cors_origins: tuple[str, ...] = ()
+    # Limits: each refusal is a 400/413 in the OpenAI error shape.
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_inputs: int = 2048  # texts per /v1/embeddings request
+    max_documents: int = 1000  # documents per /v1/rerank request
+    max_items: int = 1000  # items per catalogue write
+    max_query_chars: int = 1000
+    max_input_tokens: int = 8192
+    token_policy: str = "truncate"  # truncate | error, for inputs longer than max_input_tokens
+    # Micro-batching of embedding requests across clients.
+    max_batch: int = 64
+    max_wait_ms: float = 5.0
+    max_queue: int = 4096  # texts waiting; beyond it requests get 429 + Retry-After
+    cache: str = "memory"  # memory | none | redis://host:port/db
+    cache_entries: int = 10_000
+    cache_ttl_s: int = 3600
+    graceful_shutdown_s: int = 30
+
+    @classmethod
+    def from_env(cls, environ=None) -> "ServeSettings":
+        return _override(cls(), ENV_PREFIX + "SERVE__", os.environ if environ is None else environ)
+
+
+def read_api_keys(path: Path | None, environ=None) -> tuple[str, ...]:
+    """Keys from SHOPSEARCH_API_KEYS (comma-separated) and/or a file (one per line, # comments)."""
+    env = os.environ if environ is None else environ
+    keys = [k.strip() for k in env.get("SHOPSEARCH_API_KEYS", "").split(",") if k.strip()]
+    if path is not None:
+        keys += [line.strip() for line in Path(path).read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return tuple(dict.fromkeys(keys))

@@ -1,0 +1,288 @@
+"""The HTTP service: OpenAI embeddings (with the official client), Cohere/Jina rerank, search, catalogue, limits, auth, cache."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from shopsearch.serve.app import create_app
+from shopsearch.serve.settings import ServeSettings
+from test_rerank_stage import WordReranker
+
+KEY = "sk-test-123"
+
+
+@pytest.fixture
+def served(open_engine, tmp_path, icecat_items):
+    def make(reranker=None, **settings):
+        engine = open_engine(tmp_path / "served", reranker=reranker)
+        if len(engine) == 0:
+            engine.upsert(icecat_items)
+        app = create_app(engine, dataclasses.replace(ServeSettings(), **settings))
+        return TestClient(app, raise_server_exceptions=False).__enter__()
+    return make
+
+
+def auth(key=KEY):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_embeddings_openai_shape_float_and_base64(served, embedder):
+    client = served()
+    answer = client.post("/v1/embeddings", json={"input": ["usb-c charger", "cargador"], "model": "default"}).json()
+    assert answer["object"] == "list" and answer["model"] == "use-multilingual-v3-int8"
+    assert [d["index"] for d in answer["data"]] == [0, 1] and answer["data"][0]["object"] == "embedding"
+    expected = embedder.embed_documents(["usb-c charger", "cargador"])
+    np.testing.assert_allclose(np.array([d["embedding"] for d in answer["data"]]), expected, atol=1e-5)
+    assert answer["usage"]["prompt_tokens"] == answer["usage"]["total_tokens"] > 0
+    b64 = client.post("/v1/embeddings", json={"input": "usb-c charger", "model": "default", "encoding_format": "base64"}).json()
+    vector = np.frombuffer(base64.b64decode(b64["data"][0]["embedding"]), dtype="<f4")
+    np.testing.assert_allclose(vector, expected[0], atol=1e-5)
+    query = client.post("/v1/embeddings", json={"input": "usb-c charger", "input_type": "query"}).json()
+    np.testing.assert_allclose(query["data"][0]["embedding"], embedder.embed_queries(["usb-c charger"])[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("body, status, param, code", [
+    ({"input": [1, 2, 3]}, 400, "input", "unsupported_input"),
+    ({"input": []}, 400, "input", "empty_input"),
+    ({"input": "x", "model": "gpt-4"}, 404, "model", "model_not_found"),
+    ({"input": "x", "dimensions": 64}, 400, "dimensions", "unsupported_dimensions"),
+    ({"input": "x", "encoding_format": "hex"}, 400, "encoding_format", "literal_error"),
+    ({"model": "default"}, 400, "input", "missing"),
+    ({"input": ["x"] * 5}, 400, "input", "too_many_inputs"),
+])
+def test_embedding_errors_in_openai_shape(served, body, status, param, code):
+    client = served(max_inputs=4)
+    response = client.post("/v1/embeddings", json=body)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["param"] == param and error["code"] == code
+
+
+def test_bad_json_and_big_bodies(served):
+    client = served(max_body_bytes=2000)
+    bad = client.post("/v1/search", content=b"{nope", headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400 and bad.json()["error"]["message"] == "the body is not valid JSON"
+    big = client.post("/v1/embeddings", json={"input": "x" * 5000})
+    assert big.status_code == 413 and big.json()["error"]["code"] == "body_too_large"
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(5):
+            yield b" " * 1000
+    streamed = client.post("/v1/embeddings", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+
+
+def test_token_limit_truncates_or_refuses(served):
+    long_text = "wireless headphones " * 50
+    client = served(max_input_tokens=10)
+    answer = client.post("/v1/embeddings", json={"input": [long_text, "short"]}).json()
+    assert answer["usage"]["prompt_tokens"] == 10 + 1
+    assert "shopsearch_truncations_total 1.0" in client.get("/metrics").text
+    strict = served(max_input_tokens=10, token_policy="error")
+    refused = strict.post("/v1/embeddings", json={"input": ["short", long_text]})
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "input[1]"
+
+
+def test_auth_on_every_route_but_health(served):
+    client = served(api_keys=(KEY, "other"))
+    assert client.get("/health").status_code == 200
+    for method, path, body in [("post", "/v1/embeddings", {"input": "x"}), ("get", "/v1/models", None),
+                               ("post", "/v1/search", {"query": "x"}), ("get", "/metrics", None), ("get", "/ready", None),
+                               ("get", "/v1/catalog/items/1", None)]:
+        denied = client.request(method.upper(), path, json=body)
+        assert denied.status_code == 401 and denied.json()["error"]["code"] == "invalid_api_key", path
+        assert client.request(method.upper(), path, json=body, headers=auth("wrong")).status_code == 401
+    assert client.post("/v1/embeddings", json={"input": "x"}, headers=auth()).status_code == 200
+    assert client.get("/v1/models", headers=auth("other")).status_code == 200
+
+
+def test_search_route_results_filters_explain_and_errors(served):
+    client = served()
+    answer = client.post("/v1/search", json={"query": "notebook bag", "k": 5, "filters": ["price<=50"], "explain": True}).json()
+    assert len(answer["results"]) == 5 and all(h["item"]["price"] <= 50 for h in answer["results"])
+    assert answer["degraded"] is False and {"keyword_ms", "embed_ms", "vector_ms"} <= set(answer["timings"])
+    assert "keyword_rank" in answer["results"][0]["explanation"]
+    page = client.post("/v1/search", json={"query": "notebook bag", "k": 2, "offset": 2, "filters": ["price<=50"]}).json()
+    assert [h["id"] for h in page["results"]] == [h["id"] for h in answer["results"][2:4]]
+    assert page["results"][0]["explanation"] is None
+    for body, param in [({"query": ""}, "query"), ({"query": "x", "mode": "fuzzy"}, "mode"),
+                        ({"query": "x", "filters": ["price<<3"]}, "filters"), ({"query": "x", "k": 0}, "k"),
+                        ({"query": "x", "rerank": True}, "rerank"), ({"query": "x", "colour": 1}, "colour")]:
+        response = client.post("/v1/search", json=body)
+        assert response.status_code == 400 and response.json()["error"]["param"] == param, body
+
+
+def test_search_cache_hits_and_writes_invalidate(served):
+    client = served()
+    first = client.post("/v1/search", json={"query": "walnut desk lamp", "mode": "keyword"}).json()
+    second = client.post("/v1/search", json={"query": "walnut desk lamp", "mode": "keyword"}).json()
+    assert first["cached"] is False and second["cached"] is True and first["results"] == second["results"]
+    written = client.post("/v1/catalog/items", json={"items": [
+        {"id": "new-1", "title": "Walnut desk lamp with dimmer", "price": 30},
+        {"title": "no id"}, {"id": "bad-price", "title": "x", "price": "cheap"}]}).json()
+    assert written["upserted"] == 1 and [e["index"] for e in written["errors"]] == [1, 2]
+    third = client.post("/v1/search", json={"query": "walnut desk lamp", "mode": "keyword"}).json()
+    assert third["cached"] is False and third["results"][0]["id"] == "new-1"
+    assert client.get("/v1/catalog/items/new-1").json()["title"] == "Walnut desk lamp with dimmer"
+    assert client.delete("/v1/catalog/items/new-1").json()["deleted"] is True
+    assert client.get("/v1/catalog/items/new-1").status_code == 404
+    assert client.delete("/v1/catalog/items/new-1").json()["error"]["code"] == "item_not_found"
+    fourth = client.post("/v1/search", json={"query": "walnut desk lamp", "mode": "keyword"}).json()
+    assert "new-1" not in [h["id"] for h in fourth["results"]]
+    metrics = client.get("/metrics").text
+    assert 'shopsearch_cache_total{kind="search",result="hit"} 1.0' in metrics
+
+
+def test_rerank_cohere_shape(served):
+    client = served(reranker=WordReranker())
+    docs = ["red shoe", "usb c charger fast", {"text": "charger"}]
+    answer = client.post("/v1/rerank", json={"query": "usb c charger", "documents": docs, "top_n": 2,
+                                             "return_documents": True}).json()
+    assert [r["index"] for r in answer["results"]] == [1, 2] and answer["model"] == "word-overlap-test"
+    assert answer["results"][0]["document"] == {"text": "usb c charger fast"} and answer["results"][0]["relevance_score"] == 1.0
+    assert answer["id"] and answer["usage"]["total_tokens"] > 0
+    bare = client.post("/rerank", json={"query": "usb c charger", "documents": docs}).json()
+    assert len(bare["results"]) == 3 and "document" not in bare["results"][0]
+    models = client.get("/v1/models").json()
+    assert [m["kind"] for m in models["data"]] == ["embedding", "rerank"]
+
+
+def test_rerank_without_a_reranker_says_so(served):
+    client = served()
+    response = client.post("/v1/rerank", json={"query": "q", "documents": ["a"]})
+    assert response.status_code == 404 and "no reranker is configured" in response.json()["error"]["message"]
+
+
+def test_a_down_reranker_is_503_on_rerank_and_degraded_on_search(served):
+    client = served(reranker=WordReranker(fail=True))
+    down = client.post("/v1/rerank", json={"query": "q", "documents": ["a"]})
+    assert down.status_code == 503 and down.headers["retry-after"] and down.json()["error"]["code"] == "model_unavailable"
+    answer = client.post("/v1/search", json={"query": "notebook bag"}).json()
+    assert answer["degraded"] is True and "rerank skipped" in answer["degraded_reason"] and answer["results"]
+    assert "shopsearch_degraded_answers_total 1.0" in client.get("/metrics").text
+
+
+def test_health_ready_metrics(served):
+    client = served()
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready").json()
+    assert ready["ready"] is True and ready["index"]["items"] == 213 and ready["rerank_model"] is None
+    client.post("/v1/embeddings", json={"input": ["a", "b"]})
+    metrics = client.get("/metrics").text
+    assert 'shopsearch_requests_total{route="/v1/embeddings",status="200"} 1.0' in metrics
+    assert "shopsearch_embedding_batch_size_count" in metrics and "shopsearch_request_seconds_bucket" in metrics
+    assert client.get("/openapi.json").json()["paths"]["/v1/embeddings"]
+
+
+def test_micro_batching_joins_concurrent_requests_and_bounds_the_queue(served):
+    client = served(max_batch=64, max_wait_ms=50)
+    app = client.app
+    service = app.state.service
+    calls = []
+    real = service._embed_batch
+
+    def counting(key, texts):
+        calls.append(len(texts))
+        time.sleep(0.05)
+        return real(key, texts)
+    service.batcher._run = counting
+
+    async def burst(n, tag):  # distinct texts each time: the embedding cache must not answer
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await asyncio.gather(*[http.post("/v1/embeddings", json={"input": [f"{tag} {i}", f"more {tag} {i}"]})
+                                          for i in range(n)])
+    responses = client.portal.call(burst, 16, "first")
+    assert all(r.status_code == 200 for r in responses)
+    assert sum(calls) == 32 and max(calls) > 2  # texts from several requests shared a model call
+    service.batcher.max_queue = 4
+    service.batcher.max_wait_s = 0.2
+    responses = client.portal.call(burst, 6, "second")
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(429) >= 1 and codes.count(200) >= 1
+    refused = next(r for r in responses if r.status_code == 429)
+    assert refused.headers["retry-after"] == "1" and refused.json()["error"]["code"] == "queue_full"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    """`shopsearch serve` as a real process on 127.0.0.1, stopped by PID."""
+    from conftest import ICECAT_MAP, ICECAT_SLICE
+
+    data = tmp_path_factory.mktemp("live")
+    subprocess.run([sys.executable, "-m", "shopsearch.cli.main", "index", str(ICECAT_SLICE), "--data-dir", str(data),
+                    *[a for m in ICECAT_MAP for a in ("--map", m)], "--price-scale", "0.01"], check=True, capture_output=True)
+    keys = data / "keys.txt"
+    keys.write_text(f"# test key\n{KEY}\n")
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "shopsearch.cli.main", "serve", "--data-dir", str(data),
+                                "--port", str(port), "--api-key-file", str(keys)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(url + "/health", timeout=0.5).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("server did not start: " + process.stdout.read())
+    yield url, process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_the_official_openai_client_works_unchanged(live_server, embedder):
+    openai = pytest.importorskip("openai")
+    url, _ = live_server
+    client = openai.OpenAI(base_url=url + "/v1", api_key=KEY)
+    result = client.embeddings.create(input=["usb-c charger", "轻便透气的夏季运动鞋"], model="default")
+    vectors = np.array([d.embedding for d in result.data])
+    np.testing.assert_allclose(vectors, embedder.embed_documents(["usb-c charger", "轻便透气的夏季运动鞋"]), atol=1e-5)
+    assert result.usage.total_tokens > 0 and result.model == "use-multilingual-v3-int8"
+    # The client asks for base64 by default when numpy is around; either way it decodes the same vectors.
+    plain = client.embeddings.create(input="usb-c charger", model="default", encoding_format="float")
+    np.testing.assert_allclose(plain.data[0].embedding, vectors[0], atol=1e-5)
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=url + "/v1", api_key="wrong").embeddings.create(input="x", model="default")
+    with pytest.raises(openai.NotFoundError):
+        client.embeddings.create(input="x", model="text-embedding-3-small")
+    assert [m.id for m in client.models.list().data] == ["use-multilingual-v3-int8"]
+
+
+def test_graceful_shutdown_finishes_in_flight_requests(live_server):
+    url, process = live_server
+    results = []
+
+    def slow_request():
+        body = {"input": [f"product number {i} with a longer description" for i in range(2000)]}
+        results.append(httpx.post(url + "/v1/embeddings", json=body, headers=auth(), timeout=60).status_code)
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    time.sleep(0.3)  # the request is in flight
+    process.send_signal(signal.SIGTERM)
+    thread.join(timeout=60)
+    assert results == [200]
+    assert process.wait(timeout=30) == 0
