@@ -72,3 +72,46 @@ class HashEmbedder:
 
     def embed_documents(self, texts):
         return self._embed(texts)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data, key: str):
+    """`shopsearch serve` over the Icecat slice as a real process on 127.0.0.1: (url, process)."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    subprocess.run([sys.executable, "-m", "shopsearch.cli.main", "index", str(ICECAT_SLICE), "--data-dir", str(data),
+                    *[a for m in ICECAT_MAP for a in ("--map", m)], "--price-scale", "0.01"], check=True, capture_output=True)
+    keys = data / "keys.txt"
+    keys.write_text(f"# test key\n{key}\n")
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "shopsearch.cli.main", "serve", "--data-dir", str(data),
+                                "--port", str(port), "--api-key-file", str(keys)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(url + "/health", timeout=0.5).status_code == 200:
+                return url, process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    pytest.fail("server did not start: " + process.stdout.read())
+
+
+def stop_server(process) -> None:
+    import signal
+
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)

@@ -6,9 +6,6 @@ import asyncio
 import base64
 import dataclasses
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -19,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from shopsearch.serve.app import create_app
 from shopsearch.serve.settings import ServeSettings
+from conftest import start_server, stop_server
 from test_rerank_stage import WordReranker
 
 KEY = "sk-test-123"
@@ -217,40 +215,11 @@ def test_micro_batching_joins_concurrent_requests_and_bounds_the_queue(served):
     assert refused.headers["retry-after"] == "1" and refused.json()["error"]["code"] == "queue_full"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
-    """`shopsearch serve` as a real process on 127.0.0.1, stopped by PID."""
-    from conftest import ICECAT_MAP, ICECAT_SLICE
-
-    data = tmp_path_factory.mktemp("live")
-    subprocess.run([sys.executable, "-m", "shopsearch.cli.main", "index", str(ICECAT_SLICE), "--data-dir", str(data),
-                    *[a for m in ICECAT_MAP for a in ("--map", m)], "--price-scale", "0.01"], check=True, capture_output=True)
-    keys = data / "keys.txt"
-    keys.write_text(f"# test key\n{KEY}\n")
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "shopsearch.cli.main", "serve", "--data-dir", str(data),
-                                "--port", str(port), "--api-key-file", str(keys)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/health", timeout=0.5).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("server did not start: " + process.stdout.read())
+    url, process = start_server(tmp_path_factory.mktemp("live"), KEY)
     yield url, process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+    stop_server(process)
 
 
 def test_the_official_openai_client_works_unchanged(live_server, embedder):

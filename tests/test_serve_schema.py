@@ -1,0 +1,34 @@
+"""A bounded schemathesis run against /openapi.json of a live server: no 5xx, documented answers conform."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from conftest import start_server, stop_server
+
+schemathesis = pytest.importorskip("schemathesis")
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
+
+KEY = "sk-schema"
+
+
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory):
+    url, process = start_server(tmp_path_factory.mktemp("schema"), KEY)
+    yield schemathesis.openapi.from_url(url + "/openapi.json")
+    stop_server(process)
+
+
+def test_no_server_errors_and_answers_match_the_schema(api_schema):
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert {op.label for op in operations} >= {"POST /v1/embeddings", "POST /v1/rerank", "POST /v1/search"}
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def check(case):
+            response = case.call(headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+
+        check()
