@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import json
 import os
 import signal
 import socket
@@ -45,7 +46,7 @@ def wait_ready(url: str, process: subprocess.Popen, path: str = "/health", secon
     deadline = time.time() + seconds
     while time.time() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"server exited: {process.stdout.read() if process.stdout else ''}")
+            raise SystemExit(f"server exited with {process.returncode}; see {tempfile.gettempdir()}/shopsearch-bench-*.log")
         try:
             if httpx.get(url + path, timeout=1).status_code == 200:
                 return
@@ -84,10 +85,15 @@ async def load(url: str, bodies: list[dict], concurrency: int, path: str) -> tup
     return len(bodies) / elapsed, latencies
 
 
+def log_file(name: str):
+    # A server's log goes to a file: an undrained pipe fills up and blocks the server mid-run.
+    return open(Path(tempfile.gettempdir()) / f"shopsearch-bench-{name}.log", "w")
+
+
 def serve(data_dir: Path, *extra: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "shopsearch.cli.main", "serve", "--data-dir", str(data_dir),
-                                "--port", str(port), *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                "--port", str(port), *extra], stdout=log_file("shopsearch"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, process, "/ready")
     return url, process
@@ -103,6 +109,7 @@ def search_benchmark(data_dir: Path, queries: list[str], requests: int) -> list[
             for concurrency in (1, 8, 32):
                 qps, lat = asyncio.run(load(url, bodies, concurrency, "/v1/search"))
                 rows.append((f"search, cache {cache}", concurrency, qps, *np.percentile(lat, [50, 99])))
+                print(*rows[-1], flush=True)
         finally:
             stop(process)
     return rows
@@ -111,7 +118,6 @@ def search_benchmark(data_dir: Path, queries: list[str], requests: int) -> list[
 def build_model(folder: Path, texts: list[str]) -> Path:
     """A MiniLM-L6-shaped sentence-transformers folder with a WordPiece vocabulary trained on `texts`."""
     import torch
-    from sentence_transformers import SentenceTransformer, models
     from tokenizers import Tokenizer, decoders, models as tok_models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
@@ -129,13 +135,23 @@ def build_model(folder: Path, texts: list[str]) -> Path:
     torch.manual_seed(0)
     bert = BertModel(BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=384, num_hidden_layers=6,
                                 num_attention_heads=12, intermediate_size=1536))
-    raw = folder / "raw"
-    bert.save_pretrained(raw)
-    fast.save_pretrained(raw)
-    transformer = models.Transformer(str(raw), max_seq_length=256)
-    pooling = models.Pooling(transformer.get_word_embedding_dimension(), "mean")
-    SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(folder / "st"))
-    return folder / "st"
+    # Written by hand in the classic sentence-transformers layout (Transformer at the root,
+    # mean Pooling in 1_Pooling) that every version reads, infinity-emb's older one included.
+    st = folder / "st"
+    bert.save_pretrained(st)
+    fast.save_pretrained(st)
+    config = json.loads((st / "tokenizer_config.json").read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"  # a name transformers 4 (infinity-emb's) also knows
+    (st / "tokenizer_config.json").write_text(json.dumps(config))
+    (st / "1_Pooling").mkdir(parents=True, exist_ok=True)
+    (st / "1_Pooling" / "config.json").write_text(json.dumps({
+        "word_embedding_dimension": 384, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}))
+    (st / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 256, "do_lower_case": False}))
+    (st / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    return st
 
 
 def embeddings_benchmark(model: Path, texts: list[str], requests: int, infinity: str | None, tmp: Path) -> list[tuple]:
@@ -150,6 +166,7 @@ def embeddings_benchmark(model: Path, texts: list[str], requests: int, infinity:
         for concurrency in (1, 8, 32):
             rps, lat = asyncio.run(load(url, bodies, concurrency, "/v1/embeddings"))
             rows.append(("embeddings, shopsearch", concurrency, rps, *np.percentile(lat, [50, 99])))
+            print(*rows[-1], flush=True)
     finally:
         stop(process)
     if infinity is None:
@@ -158,15 +175,17 @@ def embeddings_benchmark(model: Path, texts: list[str], requests: int, infinity:
     port = free_port()
     process = subprocess.Popen([infinity, "v2", "--model-id", str(model), "--port", str(port), "--host", "127.0.0.1",
                                 "--device", "cpu", "--engine", "torch", "--served-model-name", "default",
-                                "--no-model-warmup"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                "--no-model-warmup"], stdout=log_file("infinity"), stderr=subprocess.STDOUT,
                                env={**os.environ, "INFINITY_ANONYMOUS_USAGE_STATS": "0", "HF_HUB_OFFLINE": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, process, "/health")
+        print("infinity-emb ready", flush=True)
         asyncio.run(load(url, bodies[:64], 8, "/embeddings"))
         for concurrency in (1, 8, 32):
             rps, lat = asyncio.run(load(url, bodies, concurrency, "/embeddings"))
             rows.append(("embeddings, infinity-emb", concurrency, rps, *np.percentile(lat, [50, 99])))
+            print(*rows[-1], flush=True)
     finally:
         stop(process)
     return rows

@@ -95,9 +95,10 @@ def start_server(data, key: str):
     keys = data / "keys.txt"
     keys.write_text(f"# test key\n{key}\n")
     port = free_port()
+    log = data / "server.log"  # a file, not a pipe: an undrained pipe fills and blocks the server
     process = subprocess.Popen([sys.executable, "-m", "shopsearch.cli.main", "serve", "--data-dir", str(data),
                                 "--port", str(port), "--api-key-file", str(keys)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -106,7 +107,7 @@ def start_server(data, key: str):
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    pytest.fail("server did not start: " + process.stdout.read())
+    pytest.fail("server did not start: " + log.read_text())
 
 
 def stop_server(process) -> None:

@@ -186,7 +186,7 @@ def test_health_ready_metrics(served):
 
 
 def test_micro_batching_joins_concurrent_requests_and_bounds_the_queue(served):
-    client = served(max_batch=64, max_wait_ms=50)
+    client = served(max_batch=64)  # continuous batching: no linger
     app = client.app
     service = app.state.service
     calls = []

@@ -49,8 +49,13 @@ class SentenceTransformerEmbedder:
         self.name = f"st:{_short_name(path)}" + (f"@{dimensions}" if dimensions else "")
 
     def _check_lengths(self, texts: Sequence[str]) -> None:
-        lengths = [len(ids) for ids in self.model.tokenizer(list(texts))["input_ids"]]
-        too_long = [i for i, n in enumerate(lengths) if n > self.max_tokens]
+        # A token covers at least one character, so only texts longer than the limit in
+        # characters can be too long in tokens: most product texts skip a second tokenisation.
+        suspects = [i for i, t in enumerate(texts) if len(t) > self.max_tokens - 2]
+        if not suspects:
+            return
+        lengths = dict(zip(suspects, (len(ids) for ids in self.model.tokenizer([texts[i] for i in suspects])["input_ids"])))
+        too_long = [i for i in suspects if lengths[i] > self.max_tokens]
         if too_long and self.truncation == "error":
             raise InputTooLong(too_long[0], lengths[too_long[0]], self.max_tokens)
         self.truncations.add(len(too_long))

@@ -1,9 +1,12 @@
 """Dynamic micro-batching: texts from concurrent requests share one model call.
 
-A request's texts wait at most `max_wait_ms` for company, a call takes at most
-`max_batch` texts (of one kind: queries or documents, one dimension), and
-the queue is bounded: past `max_queue` waiting texts a request is refused at
-once (429) instead of growing memory without limit.
+Continuous batching: when the model is idle a request goes straight in;
+while a call runs, arriving texts queue and the next call takes them all (up
+to `max_batch`, of one kind: queries or documents, one dimension). An
+optional linger (`max_wait_ms`) holds a lone request back for company; it
+costs every quiet request that much latency, so it is off by default. The
+queue is bounded: past `max_queue` waiting texts a request is refused at once
+(429) instead of growing memory without limit.
 """
 
 from __future__ import annotations
@@ -77,8 +80,8 @@ class MicroBatcher:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                if self._waiting_texts < self.max_batch:
-                    await asyncio.sleep(self.max_wait_s)  # let concurrent requests join this call
+                if self.max_wait_s and self._waiting_texts < self.max_batch:
+                    await asyncio.sleep(self.max_wait_s)
                 batch = self._take()
                 texts = [r.texts[i] for r, i in batch]
                 key = batch[0][0].key
