@@ -90,6 +90,17 @@ def log_file(name: str):
     return open(Path(tempfile.gettempdir()) / f"shopsearch-bench-{name}.log", "w")
 
 
+def measure(name: str, url: str, bodies: list[dict], path: str, warm_up: list[dict]) -> list[tuple]:
+    """Rows (name, concurrency, requests/s, p50 ms, p99 ms) at concurrency 1, 8 and 32, after a warm-up pass."""
+    asyncio.run(load(url, warm_up, 4, path))
+    rows = []
+    for concurrency in (1, 8, 32):
+        rate, latencies = asyncio.run(load(url, bodies, concurrency, path))
+        rows.append((name, concurrency, rate, *np.percentile(latencies, [50, 99])))
+        print(*rows[-1], flush=True)
+    return rows
+
+
 def serve(data_dir: Path, *extra: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "shopsearch.cli.main", "serve", "--data-dir", str(data_dir),
@@ -104,12 +115,8 @@ def search_benchmark(data_dir: Path, queries: list[str], requests: int) -> list[
     bodies = [{"query": queries[i % len(queries)], "k": 10} for i in range(requests)]
     for cache in ("none", "memory"):
         url, process = serve(data_dir, "--cache", cache)
-        try:
-            asyncio.run(load(url, bodies[: len(queries)], 4, "/v1/search"))  # warm-up (fills the cache when on)
-            for concurrency in (1, 8, 32):
-                qps, lat = asyncio.run(load(url, bodies, concurrency, "/v1/search"))
-                rows.append((f"search, cache {cache}", concurrency, qps, *np.percentile(lat, [50, 99])))
-                print(*rows[-1], flush=True)
+        try:  # the warm-up pass fills the cache when it is on
+            rows += measure(f"search, cache {cache}", url, bodies, "/v1/search", bodies[: len(queries)])
         finally:
             stop(process)
     return rows
@@ -162,11 +169,7 @@ def embeddings_benchmark(model: Path, texts: list[str], requests: int, infinity:
                     "--data-dir", str(data_dir), "--embedding-model", f"st:{model}"], check=True, capture_output=True)
     url, process = serve(data_dir, "--embedding-model", f"st:{model}", "--cache", "none")
     try:
-        asyncio.run(load(url, bodies[:64], 8, "/v1/embeddings"))
-        for concurrency in (1, 8, 32):
-            rps, lat = asyncio.run(load(url, bodies, concurrency, "/v1/embeddings"))
-            rows.append(("embeddings, shopsearch", concurrency, rps, *np.percentile(lat, [50, 99])))
-            print(*rows[-1], flush=True)
+        rows += measure("embeddings, shopsearch", url, bodies, "/v1/embeddings", bodies[:64])
     finally:
         stop(process)
     if infinity is None:
@@ -180,12 +183,7 @@ def embeddings_benchmark(model: Path, texts: list[str], requests: int, infinity:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, process, "/health")
-        print("infinity-emb ready", flush=True)
-        asyncio.run(load(url, bodies[:64], 8, "/embeddings"))
-        for concurrency in (1, 8, 32):
-            rps, lat = asyncio.run(load(url, bodies, concurrency, "/embeddings"))
-            rows.append(("embeddings, infinity-emb", concurrency, rps, *np.percentile(lat, [50, 99])))
-            print(*rows[-1], flush=True)
+        rows += measure("embeddings, infinity-emb", url, bodies, "/embeddings", bodies[:64])
     finally:
         stop(process)
     return rows
