@@ -483,14 +483,12 @@ class Engine:
         if rerank and len(fused_rows):
             t0 = time.perf_counter()
             head = fused_rows[:rerank_depth]
-            head_records = records if records is not None and all(r in records for r in head.tolist()) else self._store.records(head.tolist())
+            known = records is not None and all(r in records for r in head.tolist())
+            head_records = records if known else self._store.records(head.tolist())
             head = np.asarray([r for r in head.tolist() if r in head_records], dtype=np.int64)
             texts = self._rerank_texts(head.tolist(), head_records, best_chunks)
-            instruction = rerank_instruction or self.config.model.rerank_instruction
             try:
-                scores = self._rerank_breaker.call(lambda: self._reranker.score(query, texts, instruction),
-                                                   timeout_s or defaults.rerank_timeout_s)
-                scores = np.asarray(scores, dtype=np.float32)
+                scores = self.rerank_texts(query, texts, rerank_instruction, timeout_s)
             except ModelCallFailed as exc:
                 log.warning("rerank failed, answering with the first stage's order: %s", exc)
                 response.degrade(f"rerank skipped: {exc}; results are in first-stage order")
