@@ -129,9 +129,9 @@ class Engine:
         embedder: Embedder,
         keyword: KeywordIndex,
         vector: VectorIndex,
+        chunks: ChunkIndex,
         lock_fd: int | None,
         reranker: Reranker | None = None,
-        chunks: ChunkIndex | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.config = config
@@ -191,6 +191,7 @@ class Engine:
         lock_fd = None if read_only else _try_lock(data_dir / "LOCK")
         if lock_fd is None and not db_path.exists():
             raise DataDirError(f"{data_dir} is locked by another process and not yet initialised")
+        store = None
         try:
             store = CatalogueStore(db_path, read_only=lock_fd is None)
             embedder = embedder or create_embedder(config.model)
@@ -208,18 +209,14 @@ class Engine:
                 raise DataDirError(str(exc)) from None
             vector = HnswVectorIndex(data_dir / "vector", embedder.dim, config.vector)
             chunks = ChunkIndex(data_dir / "vector-chunks", embedder.dim, config.vector, store.chunk_rows())
-        except BaseException:
-            if lock_fd is not None:
-                os.close(lock_fd)
-            raise
-        try:
             reranker = reranker or create_reranker(config.model)
         except BaseException:
             if lock_fd is not None:
                 os.close(lock_fd)
-            store.close()
+            if store is not None:
+                store.close()
             raise
-        engine = cls(data_dir, config, store, embedder, keyword, vector, lock_fd, reranker, chunks)
+        engine = cls(data_dir, config, store, embedder, keyword, vector, chunks, lock_fd, reranker)
         engine._catch_up()
         return engine
 

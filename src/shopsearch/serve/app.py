@@ -141,8 +141,8 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service.batcher.start()
-        if engine.embedder is not None:  # load lazily-initialised parts (jieba, the ONNX session) before traffic
-            await run_in_threadpool(engine.search, "warm up 预热", k=1)
+        # Load lazily-initialised parts (jieba's dictionary, model sessions) before the first shopper does.
+        await run_in_threadpool(engine.search, "warm up 预热", k=1)
         service.ready = True
         yield
         service.ready = False
