@@ -1,6 +1,6 @@
 """HTTP serving speed: search QPS with and without the result cache, and /v1/embeddings against infinity-emb.
 
-Run: python benchmarks/bench_serve.py [--data-dir DIR] [--requests 400] [--infinity PATH/TO/infinity_emb]
+Run: python benchmarks/bench_serve.py [--data-dir DIR] [--requests 800] [--infinity PATH/TO/infinity_emb]
 
 Search: `shopsearch serve` over the Icecat catalogue (indexed first unless
 --data-dir already holds it), the 95 judged queries cycled, concurrency 1/8/32,
@@ -192,7 +192,7 @@ def embeddings_benchmark(model: Path, texts: list[str], requests: int, infinity:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=None, help="an index of the Icecat catalogue (built if absent)")
-    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--requests", type=int, default=800)
     parser.add_argument("--infinity", default=None, help="path to the infinity_emb executable (its own virtualenv)")
     parser.add_argument("--skip-search", action="store_true")
     args = parser.parse_args()

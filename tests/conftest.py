@@ -13,6 +13,20 @@ ICECAT_SLICE = FIXTURES / "icecat_slice.json.zip"
 ICECAT_MAP = ["brand=supplier", "description=name,short_description"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_model_cache(tmp_path_factory):
+    """Exported ONNX graphs go to a per-run folder (servers started by tests inherit it), not ~/.cache."""
+    import os
+
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def embedder():
     """The real default model, loaded once per test session."""

@@ -60,3 +60,62 @@ def test_a_bare_folder_is_read_by_its_config(folder, tmp_path):
     (other / "config.json").write_text(config)
     from shopsearch.models.factory import parse_spec, EMBEDDER_KINDS
     assert parse_spec(str(other), EMBEDDER_KINDS).kind == "st"
+
+
+@pytest.fixture(scope="module")
+def prompted(folder):
+    reference = st.SentenceTransformer(str(folder), prompts={"query": "query: ", "document": "passage: "})
+    reference.save(str(folder / "prompted"))
+    return folder / "prompted", reference
+
+
+MIXED_LENGTHS = ["usb", "regalo para papá", "轻便透气的夏季运动鞋 " * 12, "red running shoe, size 42 " * 6, "ssd"] * 3
+
+
+def test_onnx_engine_gives_sentence_transformers_vectors(prompted, tmp_path):
+    path, reference = prompted
+    model = create_embedder(ModelConfig(embedder=f"st:{path}", engine="onnx", batch_size=4, cache_dir=str(tmp_path)))
+    assert model.engine == "onnx"
+    # Mixed lengths over several length groups and batches: every row must come back in its place.
+    for vectors, kind in ((model.embed_queries(MIXED_LENGTHS), "query"), (model.embed_documents(MIXED_LENGTHS), "document")):
+        expected = reference.encode(MIXED_LENGTHS, prompt_name=kind, normalize_embeddings=True)
+        np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    torch_engine = create_embedder(ModelConfig(embedder=f"st:{path}", engine="torch"))
+    assert torch_engine.engine == "torch"
+    np.testing.assert_allclose(torch_engine.embed_documents(MIXED_LENGTHS), model.embed_documents(MIXED_LENGTHS), atol=1e-5)
+
+
+def test_onnx_export_is_made_once_and_reused(prompted, tmp_path, monkeypatch):
+    from shopsearch.models.onnx_runtime import OnnxSentenceEncoder
+
+    path, _ = prompted
+    first = create_embedder(ModelConfig(embedder=f"st:{path}", cache_dir=str(tmp_path)))
+    assert first.engine == "onnx" and first.onnx.path.is_file() and first.onnx.path.is_relative_to(tmp_path)
+
+    def no_export(self, sample):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(OnnxSentenceEncoder, "_export", no_export)
+    again = create_embedder(ModelConfig(embedder=f"st:{path}", cache_dir=str(tmp_path)))
+    assert again.onnx.path == first.onnx.path
+    np.testing.assert_array_equal(again.embed_queries(["usb-c charger"]), first.embed_queries(["usb-c charger"]))
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_models_that_cannot_export_run_with_torch_or_say_why(folder, tmp_path):
+    import json
+    import shutil
+
+    from shopsearch.models import ModelUnavailable
+
+    reference = st.SentenceTransformer(str(folder))
+    reference.save(str(tmp_path / "no-prompt-pooling"))
+    pooling = tmp_path / "no-prompt-pooling" / "1_Pooling" / "config.json"
+    pooling.write_text(json.dumps({**json.loads(pooling.read_text()), "include_prompt": False}))
+    spec = f"st:{tmp_path / 'no-prompt-pooling'}"
+    assert create_embedder(ModelConfig(embedder=spec, cache_dir=str(tmp_path))).engine == "torch"
+    with pytest.raises(ModelUnavailable, match="leaves the prompt out"):
+        create_embedder(ModelConfig(embedder=spec, engine="onnx", cache_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="engine must be one of"):
+        create_embedder(ModelConfig(embedder=spec, engine="tensorrt"))
+    shutil.rmtree(tmp_path / "no-prompt-pooling")

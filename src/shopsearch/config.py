@@ -30,6 +30,10 @@ class ModelConfig:
     truncation: str = "truncate"  # truncate | error
     dimensions: int = 0  # Matryoshka: 0 keeps the model's native size
     device: str = ""  # "" picks cuda when present, else cpu
+    # sentence-transformers models: "auto" runs them exported to ONNX Runtime on CPU (2-3x eager
+    # torch, benchmarks/bench_serve.py) and with torch on a GPU; "torch" or "onnx" force one.
+    engine: str = "auto"
+    cache_dir: str = ""  # exported ONNX graphs; "" is $XDG_CACHE_HOME/shopsearch or ~/.cache/shopsearch
     threads: int = 0  # 0: all cores
     batch_size: int = 64
     timeout_s: float = 30.0  # per remote call

@@ -77,3 +77,26 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
+
+
+def padding_groups(lengths: np.ndarray, max_batch: int, waste: float = 0.25) -> list[np.ndarray]:
+    """Split rows into batches of similar token counts: each batch's padding (its rows times its
+    longest row, minus the real tokens) stays within `waste` of its real tokens, or it is one row.
+
+    Rows go in ascending length; a batch closes when the next row would break the bound or the
+    batch holds `max_batch` rows. Every row appears in exactly one batch.
+    """
+    order = np.argsort(lengths, kind="stable")
+    groups: list[np.ndarray] = []
+    begin, real = 0, 0
+    for position, row in enumerate(order):
+        length = int(lengths[row])
+        size = position - begin + 1
+        # Ascending order: the newcomer is the longest, so the batch would be padded to its length.
+        if size > 1 and (size > max_batch or size * length > (real + length) * (1 + waste)):
+            groups.append(order[begin:position])
+            begin, real = position, 0
+        real += length
+    if len(order):
+        groups.append(order[begin:])
+    return groups

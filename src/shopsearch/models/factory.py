@@ -83,7 +83,8 @@ def create_embedder(config: ModelConfig, spec: str | None = None) -> Embedder:
 
         return SentenceTransformerEmbedder(parsed.target, dimensions=dimensions, max_length=config.max_length,
                                            truncation=config.truncation, batch_size=config.batch_size,
-                                           device=config.device or None)
+                                           device=config.device or None, engine=config.engine,
+                                           threads=config.threads, cache_dir=config.cache_dir or None)
     from .openai_client import OpenAIEmbedder
 
     return OpenAIEmbedder(parsed.target, parsed.model, dimensions=dimensions, instruction=config.query_instruction,

@@ -7,6 +7,7 @@ Qwen3-Embedding's instruction), so nothing is hard-coded per model here.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Sequence
@@ -14,6 +15,8 @@ from typing import Sequence
 import numpy as np
 
 from .base import InputTooLong, ModelUnavailable, TruncationCounter, check_truncation, matryoshka
+
+log = logging.getLogger(__name__)
 
 
 def _sentence_transformers():
@@ -28,11 +31,20 @@ def _short_name(path: str) -> str:
     return Path(path).name if os.path.isdir(path) else path
 
 
+ENGINES = ("auto", "torch", "onnx")
+
+
 class SentenceTransformerEmbedder:
+    """engine: "torch" runs sentence-transformers itself; "onnx" runs the same forward pass exported to
+    ONNX Runtime (CPU only); "auto" picks onnx on CPU when the model exports, else torch."""
+
     def __init__(self, path: str, *, dimensions: int | None = None, max_length: int = 8192,
-                 truncation: str = "truncate", batch_size: int = 64, device: str | None = None) -> None:
+                 truncation: str = "truncate", batch_size: int = 64, device: str | None = None,
+                 engine: str = "auto", threads: int = 0, cache_dir: str | None = None) -> None:
         st = _sentence_transformers()
         check_truncation(truncation)
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         self.model = st.SentenceTransformer(path, device=device)
         self.max_tokens = min(max_length, int(self.model.max_seq_length or max_length))
         self.model.max_seq_length = self.max_tokens
@@ -47,6 +59,31 @@ class SentenceTransformerEmbedder:
         self.truncations = TruncationCounter()
         self.batch_size = batch_size
         self.name = f"st:{_short_name(path)}" + (f"@{dimensions}" if dimensions else "")
+        self.onnx = self._onnx_encoder(path, engine, threads, cache_dir)
+        self.engine = "onnx" if self.onnx else "torch"
+
+    def _onnx_encoder(self, path: str, engine: str, threads: int, cache_dir: str | None):
+        from .onnx_runtime import OnnxSentenceEncoder, export_problem
+
+        on_cpu = self.model.device.type == "cpu"
+        if engine == "torch" or (engine == "auto" and not on_cpu):
+            return None
+        if engine == "onnx" and not on_cpu:
+            raise ValueError(f"the onnx engine runs on CPU; this model is on {self.model.device}")
+        problem = export_problem(self.model)
+        if problem and engine == "auto":
+            log.info("running %s with torch: %s", path, problem)
+            return None
+        return OnnxSentenceEncoder(self.model, path, cache_dir=cache_dir, threads=threads)
+
+    def _prompt(self, names: Sequence[str]) -> str:
+        # The prompt sentence-transformers' encode_query / encode_document would choose.
+        prompts = self.model.prompts or {}
+        for name in names:
+            if name in prompts:
+                return prompts[name]
+        default = getattr(self.model, "default_prompt_name", None)
+        return prompts.get(default, "") if default else ""
 
     def _check_lengths(self, texts: Sequence[str]) -> None:
         # A token covers at least one character, so only texts longer than the limit in
@@ -60,19 +97,24 @@ class SentenceTransformerEmbedder:
             raise InputTooLong(too_long[0], lengths[too_long[0]], self.max_tokens)
         self.truncations.add(len(too_long))
 
-    def _encode(self, method, texts: Sequence[str], dimensions: int | None) -> np.ndarray:
+    def _encode(self, kind: str, texts: Sequence[str], dimensions: int | None) -> np.ndarray:
         dimensions = dimensions or self.dimensions
         if not texts:
             return np.zeros((0, dimensions or self.native_dim), dtype=np.float32)
         self._check_lengths(texts)
-        vectors = method(list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
+        if self.onnx:
+            prompt = self._prompt(("query",) if kind == "query" else ("document", "passage", "corpus"))
+            vectors = self.onnx.encode(texts, prompt, self.batch_size)
+        else:
+            method = self.model.encode_query if kind == "query" else self.model.encode_document
+            vectors = method(list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
         return matryoshka(vectors, dimensions)
 
     def embed_queries(self, texts: Sequence[str], dimensions: int | None = None) -> np.ndarray:
-        return self._encode(self.model.encode_query, texts, dimensions)
+        return self._encode("query", texts, dimensions)
 
     def embed_documents(self, texts: Sequence[str], dimensions: int | None = None) -> np.ndarray:
-        return self._encode(self.model.encode_document, texts, dimensions)
+        return self._encode("document", texts, dimensions)
 
 
 class CrossEncoderReranker:
