@@ -19,7 +19,7 @@ def indexed(tmp_path_factory):
               "--map", "description=name,short_description", "--price-scale", "0.01", "--batch-size", "100"]
     )
     assert result.exit_code == 0, result.output
-    assert "committed batch 3: 13 items (213 so far)" in result.output
+    assert "committed batch 3: 13 items (213 so far, " in result.output and " items/s)" in result.output
     return data
 
 

@@ -176,3 +176,27 @@ def test_filters_follow_writes(icecat_engine):
     assert ids(engine.search("lamp", k=5, filters=["brand=Brightly", "price>30"])) == ["f1"]
     engine.delete(["f1"])
     assert engine.search("lamp", k=5, filters=["brand=Brightly"]).hits == []
+
+
+def test_unchanged_items_are_not_embedded_or_written_again(open_engine, icecat_items, tmp_path):
+    class Counting(HashEmbedder):
+        texts = 0
+
+        def embed_documents(self, texts):
+            Counting.texts += len(texts)
+            return super().embed_documents(texts)
+
+    engine = open_engine(tmp_path / "resume", embedder=Counting())
+    first = engine.upsert(icecat_items[:50])
+    assert first.count == 50 and first.unchanged == 0 and Counting.texts >= 50
+    embedded, version = Counting.texts, engine.version
+    # A re-run (say after a crash) over batches already committed: no model calls, no new version.
+    again = engine.upsert(icecat_items[:50])
+    assert (again.count, again.unchanged, again.seq) == (50, 50, first.seq)
+    assert Counting.texts == embedded and engine.version == version
+    # One changed item and one new one: only those two are embedded and written.
+    changed = dict(icecat_items[0].to_record(), title="a brand new title")
+    mixed = engine.upsert([changed, *icecat_items[1:50], icecat_items[50]])
+    assert (mixed.count, mixed.unchanged) == (51, 49) and Counting.texts == embedded + 2
+    assert engine.get(changed["id"])["title"] == "a brand new title"
+    assert ids(engine.search("brand new title", mode="keyword", k=1)) == [changed["id"]]

@@ -160,3 +160,38 @@ def test_bad_model_names_are_clear(spec, message):
 
 def test_no_reranker_configured_means_none():
     assert create_reranker(ModelConfig()) is None
+
+
+def _replica(failures: list[int], delay_s: float = 0.0):
+    handler = type("Replica", (ModelServer,), {"failures": list(failures), "delay_s": delay_s, "requests": []})
+    httpd = QuietServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}/v1", handler, httpd
+
+
+def test_several_endpoints_share_a_big_call_and_cover_for_a_failed_one():
+    texts = [f"product {i}" for i in range(40)]
+    expected = np.asarray([fake_vector(t) for t in texts], dtype=np.float32)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    (a, handler_a, httpd_a), (b, handler_b, httpd_b) = _replica([], 0.02), _replica([], 0.02)
+    (down, handler_down, httpd_down) = _replica([503] * 1000)
+    try:
+        both = create_embedder(ModelConfig(embedder=f"openai:{a},{b}#m", batch_size=4))
+        np.testing.assert_allclose(both.embed_documents(texts), expected, atol=1e-6)  # in order
+        served = [len(handler_a.requests), len(handler_b.requests)]
+        assert sum(served) == 10 and min(served) >= 3  # both replicas took a share of the 10 batches
+
+        handler_a.requests.clear()
+        failover = OpenAIEmbedder(f"{down},{a}", "m", batch_size=4, retries=1)
+        np.testing.assert_allclose(failover.embed_documents(texts), expected, atol=1e-6)
+        assert len(handler_a.requests) == 10  # every batch, the failed endpoint's included
+
+        dead = OpenAIEmbedder(f"{down},{down}", "m", batch_size=4, retries=1)
+        with pytest.raises(RemoteModelError, match="every embedding endpoint failed.*503"):
+            dead.embed_documents(texts)
+        with pytest.raises(ValueError, match="http"):
+            OpenAIEmbedder("http://ok:1/v1,ftp://nope", "m")
+    finally:
+        for httpd in (httpd_a, httpd_b, httpd_down):
+            httpd.shutdown()
+            httpd.server_close()

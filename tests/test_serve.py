@@ -255,3 +255,68 @@ def test_graceful_shutdown_finishes_in_flight_requests(live_server):
     thread.join(timeout=60)
     assert results == [200]
     assert process.wait(timeout=30) == 0
+
+
+def test_search_facets_and_highlights(served):
+    client = served()
+    answer = client.post("/v1/search", json={"query": "laptop bag", "facets": True, "explain": True, "k": 5}).json()
+    brands = {f["value"]: f["count"] for f in answer["facets"]["brand"]}
+    assert brands and sum(b["count"] for b in answer["facets"]["price"]) >= 5
+    filtered = client.post("/v1/search", json={"query": "laptop bag", "facets": True, "k": 50,
+                                                "filters": {"brand": [next(iter(brands))]}}).json()
+    assert {h["item"]["brand"] for h in filtered["results"]} == {next(iter(brands))}
+    # Counted over every ranked candidate (100 per leg here), not just the page of 50.
+    [only] = filtered["facets"]["brand"]
+    assert only["value"] == next(iter(brands)) and only["count"] >= len(filtered["results"]) == 50
+    top = answer["results"][0]
+    title = top["item"]["title"]
+    marks = [title[s:e].lower() for s, e in top["explanation"]["highlights"]["title"]]
+    assert "laptop" in marks and "bag" in marks
+    assert client.post("/v1/search", json={"query": "laptop bag"}).json()["facets"] is None
+
+
+def test_eval_api_runs_judgments_from_the_folder_or_an_upload(served, tmp_path):
+    from conftest import FIXTURES
+
+    (tmp_path / "judged").mkdir()
+    (tmp_path / "judged" / "ratings.csv").write_text((FIXTURES / "icecat_slice_ratings.csv").read_text())
+    (tmp_path / "judged" / "notes.md").write_text("not judgments")
+    client = served(judgments_dir=str(tmp_path / "judged"))
+    assert client.get("/v1/eval/judgments").json()["data"] == [{"name": "ratings.csv", "queries_file": None}]
+    report = client.post("/v1/eval", json={"file": "ratings.csv", "modes": ["keyword", "hybrid"]}).json()
+    assert report["baseline"] == "mode=keyword" and [r["name"] for r in report["runs"]] == ["mode=keyword", "mode=hybrid"]
+    assert report["queries"] == 5 and report["plot_png"].startswith("iVBOR")  # a PNG
+    assert report["runs"][0]["ndcg_change_pct"] == 0.0 and 0 < report["runs"][0]["summary"]["ndcg@10"] <= 1
+    uploaded = client.post("/v1/eval", json={"judgments": "query,docid,rating\nlaptop bag,1751314,3\n",
+                                             "modes": ["keyword"]}).json()
+    assert uploaded["source"] == "upload" and uploaded["queries"] == 1 and len(uploaded["runs"]) == 1
+    trec = client.post("/v1/eval", json={"judgments": "q1 0 1751314 3\n", "queries": "q1\tlaptop bag\n",
+                                         "modes": ["keyword"]}).json()
+    assert trec["queries"] == 1 and trec["runs"][0]["summary"] == uploaded["runs"][0]["summary"]
+    for body, status, param, code in [
+        ({"file": "ratings.csv", "judgments": "x"}, 400, "file", "invalid_request"),
+        ({}, 400, "file", "invalid_request"),
+        ({"file": "../keys.txt"}, 404, "file", "not_found"),
+        ({"file": "notes.md"}, 404, "file", "not_found"),
+        ({"judgments": "q,doc\nx,y\n"}, 400, "judgments", "invalid_judgments"),
+        ({"judgments": "query,docid,rating\nx,y,good\n"}, 400, "judgments", "invalid_judgments"),
+        ({"judgments": "query,docid,rating\nx,y,1\n", "modes": ["bm25"]}, 400, "modes[0]", None),
+    ]:
+        response = client.post("/v1/eval", json=body)
+        error = response.json()["error"]
+        assert response.status_code == status and error["param"] == param, (body, response.json())
+        if code:
+            assert error["code"] == code
+
+
+def test_the_page_is_served_with_a_strict_policy_and_needs_no_key(served):
+    client = served(api_keys=(KEY,))
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert '<script type="module" src="/ui/app.js">' in page.text and "https://" not in page.text  # no CDN
+    assert client.get("/ui/app.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/ui/app.css").status_code == 200
+    for missing in ("/ui/nothing.js", "/ui/..%2F__init__.py", "/ui/index.py"):
+        assert client.get(missing).status_code == 404
+    assert client.post("/v1/search", json={"query": "x"}).status_code == 401  # the API behind it still needs the key

@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import tempfile
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -71,7 +72,8 @@ def index(files, data_dir, maps, price_scale, batch_size, embedding_model) -> No
         mapping = FieldMapping.parse(maps, price_scale)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    skipped = indexed = batches = 0
+    skipped = indexed = unchanged = batches = 0
+    started = time.perf_counter()
     from tqdm import tqdm
 
     with _open(data_dir, write=True, create=True, config=_config(embedding_model)) as engine:
@@ -84,11 +86,15 @@ def index(files, data_dir, maps, price_scale, batch_size, embedding_model) -> No
                 if batch:
                     result = engine.upsert(batch)
                     indexed += result.count
+                    unchanged += result.unchanged
                     batches += 1
                     progress.update(len(batch))
+                    rate = indexed / max(time.perf_counter() - started, 1e-9)
                     # The line is printed only once the batch is durable and searchable.
-                    click.echo(f"committed batch {batches}: {result.count} items ({indexed} so far)")
-    click.echo(f"indexed {indexed} items into {data_dir}" + (f"; skipped {skipped} bad records" if skipped else ""))
+                    click.echo(f"committed batch {batches}: {result.count} items ({indexed} so far, {rate:,.0f} items/s)"
+                               + (f"; {result.unchanged} of them were already indexed" if result.unchanged else ""))
+    click.echo(f"indexed {indexed} items into {data_dir}" + (f" ({unchanged} were already indexed)" if unchanged else "")
+               + (f"; skipped {skipped} bad records" if skipped else ""))
     if skipped:
         sys.exit(EXIT_SKIPPED)
 
@@ -429,7 +435,9 @@ def demo(data_dir, serve, host, port) -> None:
                 _print_response(response)
                 click.echo()
             if serve:
-                _serve(engine, ServeSettings.from_env(), host, port)
+                with resources.as_file(resources.files("shopsearch") / "data" / "judgments") as judged:
+                    settings = dataclasses.replace(ServeSettings.from_env(), judgments_dir=str(judged))
+                    _serve(engine, settings, host, port)
 
 
 def _serve(engine: Engine, settings, host: str, port: int) -> None:
@@ -472,7 +480,9 @@ class _Stopped(Exception):
               help="API keys, one per line (also SHOPSEARCH_API_KEYS=k1,k2). None: the API is open.")
 @click.option("--cache", default=None, metavar="URL", help="memory (default), none, or redis://HOST:PORT/DB.")
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeat).")
-def serve(data_dir, host, port, embedding_model, rerank_model, api_key_file, cache, cors_origins) -> None:
+@click.option("--judgments-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Judgments files the web page's Evaluation tab offers (uploads work without).")
+def serve(data_dir, host, port, embedding_model, rerank_model, api_key_file, cache, cors_origins, judgments_dir) -> None:
     """Serve search, OpenAI-compatible /v1/embeddings and Cohere/Jina-compatible /v1/rerank over HTTP."""
     from ..serve.settings import read_api_keys
 
@@ -482,6 +492,8 @@ def serve(data_dir, host, port, embedding_model, rerank_model, api_key_file, cac
         changes["cache"] = cache
     if cors_origins:
         changes["cors_origins"] = tuple(cors_origins)
+    if judgments_dir:
+        changes["judgments_dir"] = str(judgments_dir)
     settings = dataclasses.replace(settings, **changes)
     with _open(data_dir, config=_config(embedding_model, rerank_model)) as engine:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections import defaultdict
 from pathlib import Path
 
@@ -19,61 +20,67 @@ def load_judgments(path: str | Path, queries: str | Path | None = None) -> Judgm
     path = Path(path)
     if not path.is_file():
         raise InvalidJudgments(f"{path}: no such file")
+    queries_text = None
     if queries is not None:
-        return _load_trec(path, Path(queries))
+        if not Path(queries).is_file():
+            raise InvalidJudgments(f"{queries}: no such file")
+        queries_text = Path(queries).read_text(encoding="utf-8")
+    return parse_judgments(path.read_text(encoding="utf-8"), str(path), queries_text, str(queries or ""))
+
+
+def parse_judgments(text: str, source: str = "judgments", queries_text: str | None = None,
+                    queries_source: str = "queries") -> Judgments:
+    """The same formats as load_judgments, from text (an uploaded file); `source` names it in errors."""
+    if queries_text is not None:
+        return _parse_trec(text, source, queries_text, queries_source)
     judgments: Judgments = defaultdict(dict)
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"query", "docid", "rating"} - set(reader.fieldnames or ())
-        if missing:
-            raise InvalidJudgments(
-                f"{path}: expected a CSV header with query,docid,rating (missing {', '.join(sorted(missing))}); "
-                "for TREC qrels pass the queries file too"
-            )
-        for row in reader:
-            query, doc = (row["query"] or "").strip(), (row["docid"] or "").strip()
-            if not query or not doc:
-                raise InvalidJudgments(f"{path}:{reader.line_num}: empty query or docid")
-            judgments[query][doc] = _grade(row["rating"], path, reader.line_num)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = {"query", "docid", "rating"} - set(reader.fieldnames or ())
+    if missing:
+        raise InvalidJudgments(
+            f"{source}: expected a CSV header with query,docid,rating (missing {', '.join(sorted(missing))}); "
+            "for TREC qrels pass the queries file too"
+        )
+    for row in reader:
+        query, doc = (row["query"] or "").strip(), (row["docid"] or "").strip()
+        if not query or not doc:
+            raise InvalidJudgments(f"{source}:{reader.line_num}: empty query or docid")
+        judgments[query][doc] = _grade(row["rating"], source, reader.line_num)
     if not judgments:
-        raise InvalidJudgments(f"{path}: no judgments")
+        raise InvalidJudgments(f"{source}: no judgments")
     return dict(judgments)
 
 
-def _load_trec(path: Path, queries_path: Path) -> Judgments:
-    if not queries_path.is_file():
-        raise InvalidJudgments(f"{queries_path}: no such file")
+def _parse_trec(text: str, source: str, queries_text: str, queries_source: str) -> Judgments:
     texts = {}
-    with open(queries_path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            qid, sep, text = line.rstrip("\n").partition("\t")
-            if not sep or not text.strip():
-                raise InvalidJudgments(f"{queries_path}:{number}: expected 'qid<TAB>query'")
-            texts[qid.strip()] = text.strip()
+    for number, line in enumerate(queries_text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        qid, sep, query = line.partition("\t")
+        if not sep or not query.strip():
+            raise InvalidJudgments(f"{queries_source}:{number}: expected 'qid<TAB>query'")
+        texts[qid.strip()] = query.strip()
     judgments: Judgments = defaultdict(dict)
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 4:
-                raise InvalidJudgments(f"{path}:{number}: expected 'qid iteration docid rating'")
-            qid, _, doc, grade = parts
-            if qid not in texts:
-                raise InvalidJudgments(f"{path}:{number}: query id {qid!r} is not in {queries_path}")
-            judgments[texts[qid]][doc] = _grade(grade, path, number)
+    for number, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4:
+            raise InvalidJudgments(f"{source}:{number}: expected 'qid iteration docid rating'")
+        qid, _, doc, grade = parts
+        if qid not in texts:
+            raise InvalidJudgments(f"{source}:{number}: query id {qid!r} is not in {queries_source}")
+        judgments[texts[qid]][doc] = _grade(grade, source, number)
     if not judgments:
-        raise InvalidJudgments(f"{path}: no judgments")
+        raise InvalidJudgments(f"{source}: no judgments")
     return dict(judgments)
 
 
-def _grade(raw: str, path: Path, line: int) -> float:
+def _grade(raw: str, source: str, line: int) -> float:
     try:
         grade = float(raw)
     except (TypeError, ValueError):
-        raise InvalidJudgments(f"{path}:{line}: rating {raw!r} is not a number") from None
+        raise InvalidJudgments(f"{source}:{line}: rating {raw!r} is not a number") from None
     if grade < 0:
-        raise InvalidJudgments(f"{path}:{line}: rating {raw!r} is negative")
+        raise InvalidJudgments(f"{source}:{line}: rating {raw!r} is negative")
     return grade

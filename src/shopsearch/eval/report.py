@@ -3,6 +3,7 @@ against the keyword baseline, and PNG plots."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Sequence
@@ -45,11 +46,13 @@ def write_report(directory: str | Path, runs: Sequence[EvalRun], baseline: EvalR
     written[1].write_text(json.dumps(
         [{"name": r.name, "params": r.params, "summary": r.summary(), "per_query": r.per_query} for r in shown],
         ensure_ascii=False, indent=1), encoding="utf-8")
-    written.append(_plot_metrics(directory / "metrics.png", shown))
+    written.append(directory / "metrics.png")
+    written[-1].write_bytes(metrics_plot(shown))
     return written
 
 
-def _plot_metrics(path: Path, runs: Sequence[EvalRun]) -> Path:
+def metrics_plot(runs: Sequence[EvalRun]) -> bytes:
+    """A PNG bar chart of every metric per configuration (needs matplotlib: shopsearch[eval])."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,6 +72,7 @@ def _plot_metrics(path: Path, runs: Sequence[EvalRun]) -> Path:
     ax.set_title("Metrics per configuration")
     ax.legend(fontsize=8, ncols=len(METRICS), loc="upper center", bbox_to_anchor=(0.5, -0.28))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=110)
     plt.close(fig)
-    return path
+    return out.getvalue()

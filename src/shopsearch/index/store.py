@@ -197,6 +197,15 @@ class CatalogueStore:
         query = f"SELECT row, doc FROM items WHERE deleted = 0 AND row IN ({marks})"
         return {row: json.loads(doc) for row, doc in self._db.execute(query, [int(r) for r in rows])}
 
+    def records_by_id(self, ids: Sequence[str]) -> dict[str, dict]:
+        """Live items' records by id (absent ids are left out)."""
+        found: dict[str, dict] = {}
+        for start in range(0, len(ids), 900):  # under SQLite's bound-parameter limit
+            part = list(ids[start:start + 900])
+            query = f"SELECT id, doc FROM items WHERE deleted = 0 AND id IN ({','.join('?' * len(part))})"
+            found.update((item_id, json.loads(doc)) for item_id, doc in self._db.execute(query, part))
+        return found
+
     def get(self, item_id: str) -> dict | None:
         found = self._db.execute("SELECT doc FROM items WHERE id = ? AND deleted = 0", (item_id,)).fetchone()
         return json.loads(found[0]) if found else None

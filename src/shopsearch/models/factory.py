@@ -4,7 +4,8 @@
     e5-nano                            multilingual-e5-small, 4-bit (extra [e5])
     qwen3:Qwen/Qwen3-Embedding-4B      transformers (extra [qwen]); a hub name or a folder
     st:intfloat/multilingual-e5-small  sentence-transformers (extra [st])
-    openai:http://host:30000/v1#MODEL  any OpenAI-compatible /v1/embeddings server
+    openai:http://host:30000/v1#MODEL  any OpenAI-compatible /v1/embeddings server; several
+                                       comma-separated URLs share big calls (replicas)
     /path/to/folder                    qwen3 when its config.json says so, else sentence-transformers
 
 Rerankers: qwen3:..., st:... (a CrossEncoder), cohere:http://host/v1#MODEL

@@ -33,6 +33,8 @@ from ..index.vector_hnsw import HnswVectorIndex
 from ..models import Embedder, ModelUnavailable, Reranker, create_embedder, create_reranker
 from ..text import Analyzer, surface_tokens
 from ..text.chunking import approximate_tokens, chunk_text
+from ..text.highlight import highlight_spans
+from .facets import facet_counts
 from .fusion import FUSIONS, fuse
 from .resilience import CircuitBreaker, ModelCallFailed
 from .ranker import FEEDBACK_DEPTH, Candidates, LearnedRanker, features
@@ -69,6 +71,8 @@ class Explanation:
     rerank_score: float | None = None  # the reranker model's relevance in [0, 1]
     rerank_rank: int | None = None
     matched_terms: dict[str, list[str]] = field(default_factory=dict)
+    # Character spans [start, end) of the query's terms in the title and description, for <mark>.
+    highlights: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,6 +95,7 @@ class SearchResponse:
     embed_ms: float = 0.0
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # per stage, milliseconds
+    facets: dict[str, list[dict[str, Any]]] | None = None
 
     @property
     def degraded(self) -> bool:
@@ -111,13 +116,15 @@ class SearchResponse:
             "degraded_reason": "; ".join(self.warnings) or None,
             "warnings": self.warnings,
             "results": [h.to_dict() for h in self.hits],
+            **({"facets": self.facets} if self.facets is not None else {}),
         }
 
 
 @dataclass(frozen=True)
 class WriteResult:
     seq: int
-    count: int
+    count: int  # items in the batch, written or already stored as they are
+    unchanged: int = 0  # of which already stored exactly so: not embedded or written again
 
 
 class Engine:
@@ -261,15 +268,21 @@ class Engine:
 
     # -- writes ---------------------------------------------------------------
     def upsert(self, items: Iterable[Item | Mapping[str, Any]]) -> WriteResult:
-        """Insert or replace items by id, as one committed batch."""
+        """Insert or replace items by id, as one committed batch.
+
+        Items already stored exactly as given are skipped (not embedded again): re-running an
+        interrupted `shopsearch index` resumes where the committed batches end, at the cost of
+        reading them, and re-indexing an unchanged catalogue costs no model calls."""
         self._require_writable()
         latest: dict[str, Item] = {}
         for item in items:
             item = item if isinstance(item, Item) else Item.from_record(item)
             latest[item.id] = item  # the last version of an id within a batch wins
-        if not latest:
-            return WriteResult(self._store.last_seq(), 0)
-        batch = list(latest.values())
+        stored = self._store.records_by_id(list(latest))
+        batch = [item for item in latest.values() if stored.get(item.id) != item.to_record()]
+        unchanged = len(latest) - len(batch)
+        if not batch:
+            return WriteResult(self._store.last_seq(), len(latest), unchanged)
         chunked = [self._chunk(item) for item in batch]
         texts = [item.embedding_text() for item in batch]
         texts += [chunk.embedding_text(item.title) for item, chunks in zip(batch, chunked) for chunk in chunks]
@@ -283,7 +296,7 @@ class Engine:
         self._vector.apply(seq, rows, vectors, [])
         self._apply_chunks(seq)
         self._after_write(rows, records)
-        return WriteResult(seq, len(rows))
+        return WriteResult(seq, len(rows) + unchanged, unchanged)
 
     def delete(self, ids: Iterable[str]) -> WriteResult:
         """Delete items by id; unknown ids are ignored. Returns how many were deleted."""
@@ -387,6 +400,7 @@ class Engine:
         rerank_depth: int | None = None,
         rerank_instruction: str | None = None,
         timeout_s: float | None = None,
+        facets: bool = False,
     ) -> SearchResponse:
         """Search the catalogue.
 
@@ -400,6 +414,8 @@ class Engine:
         rerank = the reranker model over the top rerank_depth results (default:
         when one is configured), timeout_s bounding its call. A model that
         fails or times out leaves the answer to what still works, marked degraded.
+        facets=True also counts brands, categories and price bands over the
+        ranked candidates (see search.facets).
         """
         started = time.perf_counter()
         defaults = self.config.search
@@ -427,7 +443,7 @@ class Engine:
             raise InvalidRequest(str(exc), "filters") from None
         allowed = self._mask(conditions) if conditions else None
         wanted = offset + k
-        depth = max(wanted, candidates or defaults.candidates) if mode == "hybrid" else wanted
+        depth = max(wanted, candidates or defaults.candidates) if mode == "hybrid" or facets else wanted
         if rerank:
             depth = max(depth, min(rerank_depth, MAX_K))
         response = SearchResponse(query, mode, [], 0.0)
@@ -496,6 +512,13 @@ class Engine:
                 records = head_records
             timings["rerank_ms"] = (time.perf_counter() - t0) * 1000
 
+        if facets:
+            t0 = time.perf_counter()
+            counted = fused_rows[:depth].tolist()
+            known = records if records is not None and all(r in records for r in counted) else self._store.records(counted)
+            response.facets = facet_counts(known.values())
+            records = known
+            timings["facets_ms"] = (time.perf_counter() - t0) * 1000
         page_rows, page_scores = fused_rows[offset:wanted], fused_scores[offset:wanted]
         response.hits = self._hits(query, groups, page_rows, page_scores, keyword_leg, vector_leg, records,
                                    ranker_scores, rerank_scores)
@@ -551,6 +574,7 @@ class Engine:
         for leg in (keyword_leg, vector_leg):
             leg_info.append({} if leg is None else {int(r): (float(s), i + 1) for i, (r, s) in enumerate(zip(*leg))})
         tokens = surface_tokens(query)
+        query_terms = {term for group in groups for term in group}
         hits = []
         for row, score in zip(rows.tolist(), scores.tolist()):
             record = records.get(row)
@@ -566,6 +590,10 @@ class Engine:
             if rerank_scores and row in rerank_scores:
                 explanation.rerank_score, explanation.rerank_rank = rerank_scores[row]
             explanation.matched_terms = self._matched_terms(tokens, groups, record)
+            for name in ("title", "description"):
+                spans = highlight_spans(str(record.get(name) or ""), query_terms, self._analyzer)
+                if spans:
+                    explanation.highlights[name] = spans
             hits.append(Hit(record["id"], float(score), record, explanation))
         return hits
 

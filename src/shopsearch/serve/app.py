@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,10 +27,12 @@ from fastapi.responses import JSONResponse, Response
 from ..index.items import InvalidItem, Item
 from ..search.engine import Engine
 from ..text.chunking import approximate_tokens, truncate_to_tokens
+from ..ui import ui_router
 from . import errors
 from .batching import MicroBatcher, QueueFull
 from .cache import cache_key, make_cache
 from .errors import ApiError
+from .eval_api import eval_router
 from .metrics import Metrics
 from .schemas import (DeleteResponse, EmbeddingRequest, EmbeddingResponse, ItemError, ItemsRequest, ItemsResponse,
                       ModelCard, ModelList, RerankRequest, RerankResponse, RerankResult, RerankUsage, SearchRequest,
@@ -313,7 +316,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
                     **({"explanation": h["explanation"]} if explain else {})} for h in answer["results"]]
         out = SearchResponseBody(query=answer["query"], mode=answer["mode"], results=results, took_ms=answer["took_ms"],
                                  timings=answer["timings"], degraded=answer["degraded"],
-                                 degraded_reason=answer["degraded_reason"])
+                                 degraded_reason=answer["degraded_reason"], facets=answer.get("facets"))
         payload = out.model_dump_json(exclude_none=False).encode()
         if not response.degraded:  # a degraded answer must not outlive the outage
             service.cache.set(key, payload)
@@ -352,8 +355,10 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
             raise ApiError(404, f"no item with id {item_id!r}", "item_id", "item_not_found")
         return DeleteResponse(id=item_id, deleted=True, version=version)
 
+    api.include_router(eval_router(engine, service.lock, Path(settings.judgments_dir) if settings.judgments_dir else None))
     app.include_router(public)
     app.include_router(api)
+    app.include_router(ui_router())  # the page is public; the API calls it makes carry the key
     return app
 
 

@@ -97,6 +97,8 @@ class SearchRequest(BaseModel):
     rerank_depth: int | None = Field(default=None, ge=1, le=1000)
     ranker: bool | None = None
     explain: bool = False
+    # Extension: brand, category and price-band counts over the ranked candidates (search.facets).
+    facets: bool = False
 
 
 class SearchHit(BaseModel):
@@ -115,6 +117,7 @@ class SearchResponseBody(BaseModel):
     degraded: bool
     degraded_reason: str | None
     cached: bool = False
+    facets: dict[str, list[dict[str, Any]]] | None = None
 
 
 class ItemsRequest(BaseModel):
@@ -137,3 +140,43 @@ class DeleteResponse(BaseModel):
     id: str
     deleted: bool
     version: int
+
+
+class EvalRequest(BaseModel):
+    """Judgments as a file on the server (`file`, from GET /v1/eval/judgments) or uploaded text
+    (`judgments`: CSV query,docid,rating, or TREC qrels with `queries`)."""
+
+    file: str | None = None
+    judgments: str | None = None
+    queries: str | None = None
+    modes: list[Literal["keyword", "vector", "hybrid"]] = Field(default_factory=lambda: ["keyword", "vector", "hybrid"],
+                                                                 min_length=1)
+    vector_weight: float | None = Field(default=None, ge=0)
+
+
+class EvalRun(BaseModel):
+    name: str
+    params: dict[str, Any]
+    summary: dict[str, float]
+    ndcg_change_pct: float  # against the keyword baseline
+    wins: list[tuple[str, float]]  # queries where nDCG@10 rose by > 0.01, largest first (at most 15)
+    losses: list[tuple[str, float]]
+
+
+class EvalResponse(BaseModel):
+    source: str
+    queries: int
+    baseline: str
+    runs: list[EvalRun]
+    plot_png: str | None = None  # base64 PNG of every metric per configuration
+    plot_problem: str | None = None
+
+
+class JudgmentsFile(BaseModel):
+    name: str
+    queries_file: str | None = None
+
+
+class JudgmentsList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[JudgmentsFile]

@@ -31,6 +31,7 @@ class ServeSettings:
     cache_entries: int = 10_000
     cache_ttl_s: int = 3600
     graceful_shutdown_s: int = 30
+    judgments_dir: str = ""  # judgments files the web page's Evaluation tab may pick (uploads work without)
 
     @classmethod
     def from_env(cls, environ=None) -> "ServeSettings":

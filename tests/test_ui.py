@@ -1,0 +1,296 @@
+"""The web page in a real browser: Playwright driving Debian's Chromium against a live server.
+
+Screenshots of every step are kept in test-artifacts/ui/ (the folder is git-ignored).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, free_port
+from test_rerank_stage import WordReranker
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (in shopsearch[test])")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does it)", allow_module_level=True)
+
+from shopsearch.serve.app import create_app  # noqa: E402
+from shopsearch.serve.settings import ServeSettings  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "ui"
+KEY = "ui-test-key"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]
+
+
+class QueriesDown:
+    """The real model for documents, an outage for queries: hybrid search must degrade to keywords."""
+
+    def __init__(self, model) -> None:
+        self.model, self.name, self.dim = model, model.name, model.dim
+
+    def embed_documents(self, texts):
+        return self.model.embed_documents(texts)
+
+    def embed_queries(self, texts):
+        raise ConnectionError("embedding endpoint unreachable")
+
+
+def _serve(engine, settings):
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(engine, settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started:
+        if time.time() > deadline:
+            pytest.fail("the server did not start")
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, embedder, icecat_items):
+    from shopsearch import Engine
+
+    judgments = tmp_path_factory.mktemp("judgments")
+    shutil.copy(FIXTURES / "icecat_slice_ratings.csv", judgments / "icecat_slice_ratings.csv")
+    data = tmp_path_factory.mktemp("ui-data")
+    with Engine.open(data / "main", create=True, embedder=embedder) as engine:
+        engine.upsert(icecat_items)
+    with Engine.open(data / "degraded", create=True, embedder=embedder) as engine:
+        engine.upsert(icecat_items)
+    main = Engine.open(data / "main", embedder=embedder, reranker=WordReranker())
+    degraded = Engine.open(data / "degraded", embedder=QueriesDown(embedder))
+    settings = ServeSettings(judgments_dir=str(judgments), cache="none")
+    started = [_serve(main, dataclasses.replace(settings, api_keys=(KEY,))), _serve(degraded, settings)]
+    yield {"main": started[0][0], "degraded": started[1][0]}
+    for _, server, thread in started:
+        server.should_exit = True
+        thread.join(timeout=30)
+    main.close()
+    degraded.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page, url: str) -> None:
+    """The first API call answers 401: the page asks for the key, then the same search works."""
+    page.goto(url + "/")
+    page.get_by_label("Search products").fill("laptop bag")
+    page.get_by_label("Search products").press("Enter")
+    expect = sync_api.expect
+    expect(page.locator("#error")).to_contain_text("API key")
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Use key").click()
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#results > li").first).to_be_visible()
+
+
+def test_search_facets_explanation_and_paging(page, servers):
+    expect = sync_api.expect
+    log_in(page, servers["main"])
+    cards = page.locator("#results > li")
+    expect(cards).to_have_count(10)
+    expect(page.locator("#status")).to_contain_text(" ms (")
+    expect(page.locator("#degraded")).to_be_hidden()
+    first_title = cards.first.locator("h3")
+    expect(first_title.locator("mark").first).to_be_visible()  # matched query terms are highlighted
+    shot(page, "search-results")
+
+    # Why this rank: per-stage scores and ranks, matched terms; the reranker's row once it reranks.
+    cards.first.get_by_text("Why this rank").click()
+    why = cards.first.locator("table.why")
+    expect(why.locator("tr", has_text="keyword (BM25)")).to_be_visible()
+    expect(why.locator("tr", has_text="vector (cosine)")).to_be_visible()
+    expect(why.locator("tr", has_text="reranker")).to_have_count(0)
+    expect(cards.first).to_contain_text("Matched terms:")
+    page.get_by_label("Mode", exact=True).select_option("hybrid+rerank")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#status")).to_contain_text("rerank ")
+    cards.first.get_by_text("Why this rank").click()
+    expect(why.locator("tr", has_text="reranker")).to_be_visible()
+    shot(page, "search-explanation")
+
+    # A brand facet filters: every card then shows that brand, and the count matches the answer.
+    brand_box = page.locator("#facets input[data-facet=brand]").first
+    brand = brand_box.get_attribute("value")
+    brand_box.check()
+    expect(page.locator("#facets input[data-facet=brand]:checked")).to_have_count(1)
+    page.wait_for_function("() => [...document.querySelectorAll('#results .brand')].length > 0")
+    brands = page.locator("#results .brand").all_inner_texts()
+    assert brands and set(brands) == {brand}
+    shot(page, "search-facet")
+
+    # A price band narrows the results to that band.
+    page.locator("#facets input[data-facet=price]").nth(1).check()
+    page.wait_for_timeout(300)
+    expect(page.locator("#status")).to_contain_text("ms")
+    brand_box = page.locator("#facets input[data-facet=brand]:checked")
+    brand_box.uncheck()
+    page.locator("#facets input[data-facet=price]").first.check()  # any price
+
+    # Paging: the next page starts at 11 and holds other products.
+    page.get_by_label("Mode", exact=True).select_option("keyword")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#status")).to_contain_text("Results 1–10")
+    first_page = page.locator("#results h3").all_inner_texts()
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator("#status")).to_contain_text("Results 11–")
+    assert not set(page.locator("#results h3").all_inner_texts()) & set(first_page)
+    page.get_by_role("button", name="Previous").click()
+    expect(page.locator("#status")).to_contain_text("Results 1–10")
+
+
+def test_compare_marks_moved_items(page, servers):
+    expect = sync_api.expect
+    log_in(page, servers["main"])
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_label("Query to compare").fill("laptop bag")
+    page.locator("#left-mode").select_option("keyword")
+    page.locator("#right-mode").select_option("hybrid+rerank")
+    page.get_by_role("button", name="Compare").click()
+    expect(page.locator("#left-results li")).to_have_count(10)
+    expect(page.locator("#right-results li")).to_have_count(10)
+    left = page.locator("#left-results li").evaluate_all("items => items.map(i => i.dataset.id)")
+    right = page.locator("#right-results li").evaluate_all("items => items.map(i => i.dataset.id)")
+    assert left != right  # reranking reorders
+    marks = page.locator("#right-results .moved")
+    assert marks.count() > 0
+    for i, item_id in enumerate(right):  # every mark tells the truth about the move
+        mark = page.locator(f"#right-results li[data-id='{item_id}'] .moved")
+        if item_id not in left:
+            expect(mark).to_have_text("new")
+        elif left.index(item_id) != i:
+            expect(mark).to_have_text(("▲" if left.index(item_id) > i else "▼") + str(abs(left.index(item_id) - i)))
+        else:
+            expect(mark).to_have_count(0)
+    shot(page, "compare")
+
+
+def test_rerank_playground_orders_pasted_candidates(page, servers):
+    expect = sync_api.expect
+    log_in(page, servers["main"])
+    page.get_by_role("tab", name="Rerank playground").click()
+    expect(page.locator("#reranker-status")).to_contain_text("Reranker: word-overlap-test")
+    page.get_by_label("Query", exact=True).fill("black laptop bag")
+    page.get_by_label("Candidate texts, one per line").fill("red kettle\nblack laptop bag\nlaptop stand")
+    page.get_by_role("button", name="Score and order").click()
+    rows = page.locator("#rerank-table tbody tr")
+    expect(rows).to_have_count(3)
+    texts = [rows.nth(i).locator("td").nth(3).inner_text() for i in range(3)]
+    assert texts == ["black laptop bag", "laptop stand", "red kettle"]  # 3/3, 1/3, 0/3 of the words
+    shot(page, "rerank-playground")
+
+
+def test_evaluation_report_from_a_server_file_and_an_upload(page, servers, tmp_path):
+    expect = sync_api.expect
+    log_in(page, servers["main"])
+    page.get_by_role("tab", name="Evaluation").click()
+    page.get_by_label("Judgments on the server").select_option("icecat_slice_ratings.csv")
+    page.get_by_role("button", name="Evaluate").click()
+    table = page.locator("#eval-table")
+    expect(table).to_be_visible(timeout=60_000)
+    expect(table.locator("tbody tr")).to_have_count(3)
+    expect(table.locator("tbody tr").first).to_contain_text("mode=keyword")
+    expect(page.locator("#eval-report img")).to_be_visible()
+    shot(page, "evaluation")
+
+    upload = tmp_path / "mine.csv"
+    upload.write_text("query,docid,rating\nlaptop bag,1751314,3\n")
+    page.get_by_label("Or upload judgments").set_input_files(str(upload))
+    page.locator("input[name=eval-mode][value=vector]").uncheck()
+    page.get_by_role("button", name="Evaluate").click()
+    expect(page.locator("#eval-status")).to_contain_text("1 judged queries from upload")
+    expect(table.locator("tbody tr")).to_have_count(2)
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("q,doc\nx,y\n")
+    page.get_by_label("Or upload judgments").set_input_files(str(bad))
+    page.get_by_role("button", name="Evaluate").click()
+    expect(page.locator("#error")).to_contain_text("expected a CSV header with query,docid,rating")
+
+
+def test_degraded_banner_and_no_reranker_statement(page, servers):
+    expect = sync_api.expect
+    page.goto(servers["degraded"] + "/")
+    page.get_by_label("Search products").fill("laptop bag")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#degraded")).to_be_visible()
+    expect(page.locator("#degraded")).to_contain_text("keyword-only")
+    expect(page.locator("#results > li")).to_have_count(10)  # keyword results still come
+    shot(page, "degraded")
+    page.get_by_role("tab", name="Rerank playground").click()
+    expect(page.locator("#reranker-status")).to_contain_text("No reranker is configured")
+    expect(page.get_by_role("button", name="Score and order")).to_be_disabled()
+
+
+def test_keyboard_only_and_phone_width(browser, servers):
+    expect = sync_api.expect
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(servers["degraded"] + "/")
+        # Keyboard: tabs move with the arrow keys; Tab reaches the query box; Enter searches.
+        page.get_by_role("tab", name="Search").focus()
+        page.keyboard.press("ArrowRight")
+        expect(page.get_by_role("tab", name="Compare")).to_be_focused()
+        expect(page.locator("#panel-compare")).to_be_visible()
+        page.keyboard.press("ArrowLeft")
+        expect(page.locator("#panel-search")).to_be_visible()
+        page.keyboard.press("Tab")
+        focused = page.evaluate("() => document.activeElement.outerHTML.slice(0, 120)")
+        expect(page.get_by_label("Search products"), focused).to_be_focused()
+        page.keyboard.type("laptop bag")
+        page.keyboard.press("Enter")
+        expect(page.locator("#results > li")).to_have_count(10)
+        # Every form control has a label a screen reader can read.
+        unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+            .filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+            .map(e => e.id || e.name)""")
+        assert unlabelled == []
+        # Phone width: nothing wider than the screen, results below the filters.
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        expect(page.locator("#filters")).not_to_have_attribute("open", "")  # folded on a phone
+        page.get_by_text("Filters", exact=True).click()
+        expect(page.locator("#facets input[data-facet=brand]").first).to_be_visible()
+        facets_box = page.locator("#facets").bounding_box()
+        first_card = page.locator("#results > li").first.bounding_box()
+        assert first_card["y"] > facets_box["y"] and first_card["width"] <= 390
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
+    finally:
+        context.close()
