@@ -42,7 +42,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class VectorConfig:
-    backend: str = "hnsw"
+    backend: str = "hnsw"  # hnsw (embedded, hnswlib) | milvus (index/vector_milvus.py)
+    uri: str = ""  # milvus: milvus-lite:PATH (a local file) or milvus://HOST:19530
+    collection: str = "shopsearch_items"  # milvus: one collection per catalogue
     m: int = 16
     ef_construction: int = 200
     # 192 keeps recall@10 >= 0.96 on 100k near-duplicate-rich product vectors

@@ -214,7 +214,7 @@ class Engine:
                 keyword = TantivyKeywordIndex(data_dir / "keyword", boosts, writable=lock_fd is not None)
             except IncompatibleIndex as exc:
                 raise DataDirError(str(exc)) from None
-            vector = HnswVectorIndex(data_dir / "vector", embedder.dim, config.vector)
+            vector = _vector_index(data_dir, embedder.dim, config)
             chunks = ChunkIndex(data_dir / "vector-chunks", embedder.dim, config.vector, store.chunk_rows())
             reranker = reranker or create_reranker(config.model)
         except BaseException:
@@ -228,13 +228,18 @@ class Engine:
         return engine
 
     def close(self) -> None:
+        closer = getattr(self._vector, "close", None)  # a server-backed index holds a connection
         if self._lock_fd is None:
             self._store.close()
+            if closer:
+                closer()
             return
         if self._unsaved:
             self._save_vectors()
         self._keyword.close()
         self._store.close()
+        if closer:
+            closer()
         os.close(self._lock_fd)
         self._lock_fd = None
 
@@ -637,6 +642,16 @@ class Engine:
             "ranker": None if self._ranker is None else self._ranker.meta.get("cv", "trained"),
             "reranker": None if self._reranker is None else {"name": self._reranker.name, "breaker": self._rerank_breaker.state},
         }
+
+
+def _vector_index(data_dir: Path, dim: int, config: EngineConfig) -> VectorIndex:
+    if config.vector.backend == "hnsw":
+        return HnswVectorIndex(data_dir / "vector", dim, config.vector)
+    if config.vector.backend == "milvus":
+        from ..index.vector_milvus import MilvusVectorIndex
+
+        return MilvusVectorIndex(data_dir / "vector", dim, config.vector, config.vector.collection)
+    raise ValueError(f"vector backend must be hnsw or milvus, got {config.vector.backend!r}")
 
 
 def _validate(query, mode, k, fusion, weights, rrf_k) -> None:

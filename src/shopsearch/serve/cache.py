@@ -52,7 +52,7 @@ class RedisCache:
         try:
             import redis
         except ImportError as exc:
-            raise RuntimeError("a Redis cache needs: pip install 'shopsearch[serve]' (redis)") from exc
+            raise RuntimeError("a Redis cache needs: pip install 'shopsearch[redis]'") from exc
         self._client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=1.0)
         self._client.ping()  # fail at start, not on the first request
         self._ttl = ttl_s

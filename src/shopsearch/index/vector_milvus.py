@@ -1,0 +1,151 @@
+"""Vector index on Milvus (Standalone, Distributed, or milvus-lite in a local file), behind the VectorIndex protocol.
+
+The catalogue (SQLite) stays the source of truth, as with the embedded index:
+Milvus holds one row per product (`row`, the catalogue's row number, and its
+dense vector) and a local state file records the last catalogue sequence
+Milvus has been flushed with. Opening replays what came after, and replaying
+twice is harmless because writes are upserts by row. Filters arrive as the
+engine's row masks and are pushed to the server as a row-id expression, the
+shorter of "in" or "not in".
+
+Select it with SHOPSEARCH_VECTOR__BACKEND=milvus and SHOPSEARCH_VECTOR__URI=
+milvus-lite:PATH (a local file) or milvus://HOST:19530.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..config import VectorConfig
+
+_STATE = "milvus-state.json"
+_BATCH = 1000
+
+
+def _client(uri: str):
+    try:
+        from pymilvus import MilvusClient
+    except ImportError as exc:
+        raise RuntimeError("the Milvus backend needs pymilvus: pip install 'shopsearch[milvus]'") from exc
+    if uri.startswith("milvus-lite:"):
+        path = Path(uri.removeprefix("milvus-lite:")).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return MilvusClient(str(path))
+    if uri.startswith("milvus://"):
+        return MilvusClient(uri="http://" + uri.removeprefix("milvus://"))
+    raise ValueError(f"a Milvus URI is milvus-lite:PATH or milvus://HOST:PORT, got {uri!r}")
+
+
+def row_filter(allowed: np.ndarray) -> str:
+    """A Milvus expression keeping exactly the rows the mask allows (the shorter of the two forms)."""
+    kept = np.flatnonzero(allowed)
+    dropped = np.flatnonzero(~allowed)
+    if len(kept) <= len(dropped):
+        return f"row in [{','.join(map(str, kept.tolist()))}]"
+    return f"row not in [{','.join(map(str, dropped.tolist()))}]" if len(dropped) else ""
+
+
+class MilvusVectorIndex:
+    def __init__(self, state_dir: Path, dim: int, config: VectorConfig, collection: str) -> None:
+        if not config.uri:
+            raise ValueError("the milvus vector backend needs a URI: SHOPSEARCH_VECTOR__URI=milvus-lite:PATH or milvus://HOST:19530")
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.dim = dim
+        self._config = config
+        self.collection = collection
+        self._client = _client(config.uri)
+        self._ensure_collection()
+        state_file = self.state_dir / _STATE
+        state = json.loads(state_file.read_text()) if state_file.exists() else {}
+        if state and (state.get("uri"), state.get("collection")) != (config.uri, collection):
+            state = {}  # another Milvus or collection than last time: replay everything into it
+        self.applied_seq = int(state.get("applied_seq", 0))
+
+    def _ensure_collection(self) -> None:
+        from pymilvus import DataType
+
+        if self._client.has_collection(self.collection):
+            fields = self._client.describe_collection(self.collection)["fields"]
+            dims = [f.get("params", {}).get("dim") for f in fields if f["name"] == "dense"]
+            if dims and int(dims[0]) != self.dim:
+                raise ValueError(f"Milvus collection {self.collection!r} holds {dims[0]}-d vectors, the model makes {self.dim}-d")
+            self._client.load_collection(self.collection)
+            return
+        schema = self._client.create_schema(auto_id=False)
+        schema.add_field("row", DataType.INT64, is_primary=True)
+        schema.add_field("dense", DataType.FLOAT_VECTOR, dim=self.dim)
+        index = self._client.prepare_index_params()
+        index.add_index("dense", index_type="HNSW", metric_type="COSINE",
+                        params={"M": self._config.m, "efConstruction": self._config.ef_construction})
+        self._client.create_collection(self.collection, schema=schema, index_params=index)
+
+    def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int]) -> None:
+        if len(deletes):
+            self._client.delete(self.collection, ids=[int(r) for r in deletes])
+        for start in range(0, len(rows), _BATCH):
+            part = [{"row": int(r), "dense": v.tolist()} for r, v in zip(rows[start:start + _BATCH], vectors[start:start + _BATCH])]
+            self._client.upsert(self.collection, part)
+        self.applied_seq = max(self.applied_seq, seq)
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        expression = row_filter(allowed) if allowed is not None else ""
+        if allowed is not None and not allowed.any():
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if exact:  # every allowed vector, scored here: for measuring the server's recall
+            rows, vectors = self._vectors(expression=expression)
+            scores = vectors @ np.asarray(query, np.float32)
+            order = np.argsort(-scores, kind="stable")[:k]
+            return rows[order], scores[order].astype(np.float32)
+        hits = self._client.search(self.collection, data=[np.asarray(query, np.float32).tolist()], anns_field="dense",
+                                   limit=min(k, 16384), filter=expression,
+                                   search_params={"metric_type": "COSINE", "params": {"ef": max(self._config.ef_search, k)}})[0]
+        rows = np.asarray([hit["id"] if "id" in hit else hit["row"] for hit in hits], dtype=np.int64)
+        return rows, np.asarray([hit["distance"] for hit in hits], dtype=np.float32)
+
+    def _vectors(self, rows: Sequence[int] | None = None, expression: str = "") -> tuple[np.ndarray, np.ndarray]:
+        if rows is not None:
+            found = [] if not len(rows) else self._client.get(self.collection, ids=[int(r) for r in rows], output_fields=["dense"])
+        else:
+            found = list(self._client.query(self.collection, filter=expression or "row >= 0", output_fields=["row", "dense"]))
+        ids = np.asarray([f["row"] for f in found], dtype=np.int64)
+        vectors = np.asarray([f["dense"] for f in found], dtype=np.float32).reshape(len(found), self.dim)
+        return ids, vectors
+
+    def similarity(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        ids, vectors = self._vectors(rows)
+        by_row = dict(zip(ids.tolist(), (vectors @ np.asarray(query, np.float32)).tolist()))
+        return np.asarray([by_row.get(int(r), 0.0) for r in rows], dtype=np.float32)
+
+    def centroid(self, rows: np.ndarray) -> np.ndarray:
+        _, vectors = self._vectors(rows)
+        if not len(vectors):
+            return np.zeros(self.dim, np.float32)
+        mean = vectors.mean(axis=0)
+        norm = np.linalg.norm(mean)
+        return (mean / norm if norm else mean).astype(np.float32)
+
+    def save(self) -> None:
+        # Flushed segments are durable on the server (and scanned fast); only then is the
+        # sequence recorded, so a crash before this point replays the batch again.
+        self._client.flush(self.collection)
+        state = {"uri": self._config.uri, "collection": self.collection, "applied_seq": self.applied_seq, "dim": self.dim}
+        partial = self.state_dir / (_STATE + ".partial")
+        partial.write_text(json.dumps(state))
+        os.replace(partial, self.state_dir / _STATE)
+
+    def count(self) -> int:
+        answer = self._client.query(self.collection, filter="", output_fields=["count(*)"])
+        return int(answer[0]["count(*)"]) if answer else 0
+
+    def size_bytes(self) -> int:
+        return self.count() * self.dim * 4  # the vectors; the server's graph and segments live on the server
+
+    def close(self) -> None:
+        self._client.close()
