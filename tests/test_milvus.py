@@ -81,3 +81,55 @@ def test_row_filter_is_the_shorter_exact_expression():
     assert row_filter(mask) == "row in [2,5]"
     assert row_filter(~mask) == "row not in [2,5]"
     assert row_filter(np.ones(4, dtype=bool)) == ""
+
+
+@pytest.fixture
+def milvus_server(tmp_path):
+    """`milvus-lite server` over the network on 127.0.0.1, stopped by PID."""
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from conftest import free_port
+
+    program = shutil.which("milvus-lite") or str(Path(sys.executable).parent / "milvus-lite")
+    if not Path(program).exists():
+        pytest.skip("the milvus-lite command is not installed")
+    port = free_port()
+    log = (tmp_path / "milvus-server.log").open("w")
+    process = subprocess.Popen([program, "server", "--data-dir", str(tmp_path / "milvus-server"), "--host", "127.0.0.1",
+                                "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.time() > deadline:
+                process.kill()
+                pytest.fail("milvus-lite server did not start: " + (tmp_path / "milvus-server.log").read_text()[-2000:])
+            time.sleep(0.2)
+    yield f"milvus://127.0.0.1:{port}"
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_a_networked_milvus_server_serves_the_same_results(milvus_server, engines, tmp_path, embedder, icecat_items):
+    from shopsearch import Engine
+
+    embedded, _ = engines
+    config = dataclasses.replace(EngineConfig(), vector=VectorConfig(backend="milvus", uri=milvus_server))
+    with Engine.open(tmp_path / "data", config=config, embedder=embedder) as engine:
+        engine.upsert(icecat_items)
+        for query in ("laptop bag", "regalo para papá"):
+            assert len(set(ids(engine.search(query, mode="vector", k=10))) &
+                       set(ids(embedded.search(query, mode="vector", k=10)))) >= 9
+        filtered = engine.search("laptop bag", mode="vector", k=5, filters={"price": {"lte": 30}})
+        assert filtered.hits and all(h.item["price"] <= 30 for h in filtered.hits)
