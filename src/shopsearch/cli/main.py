@@ -33,14 +33,31 @@ embedding_model_option = click.option(
     help="default, e5-nano, qwen3:NAME|FOLDER, st:NAME, openai:URL#MODEL, or a folder (the index's model).")
 
 
-def _config(embedding_model: str | None = None, rerank_model: str | None = None) -> EngineConfig:
+index_option = click.option(
+    "--index", "index_uri", default=None, metavar="URI",
+    help="Where the vector leg lives: embedded (default, hnswlib in the data dir), milvus-lite:PATH, or "
+         "milvus://HOST:19530 (SHOPSEARCH_VECTOR__BACKEND/URI). The catalogue stays in the data dir.")
+
+
+def _config(embedding_model: str | None = None, rerank_model: str | None = None,
+            index_uri: str | None = None) -> EngineConfig:
     config = EngineConfig.from_env()
     changes = {}
     if embedding_model:
         changes["embedder"] = embedding_model
     if rerank_model is not None:
         changes["reranker"] = rerank_model
-    return dataclasses.replace(config, model=dataclasses.replace(config.model, **changes)) if changes else config
+    if changes:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, **changes))
+    if index_uri:
+        if index_uri == "embedded":
+            vector = dataclasses.replace(config.vector, backend="hnsw", uri="")
+        elif index_uri.startswith(("milvus://", "milvus-lite:")):
+            vector = dataclasses.replace(config.vector, backend="milvus", uri=index_uri)
+        else:
+            raise click.BadParameter("embedded, milvus-lite:PATH or milvus://HOST:19530", param_hint="--index")
+        config = dataclasses.replace(config, vector=vector)
+    return config
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -56,12 +73,13 @@ def cli() -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @data_dir_option
+@index_option
 @click.option("--map", "maps", multiple=True, metavar="CANON=SRC[,SRC...]",
               help="Take a canonical field (id, title, description, brand, category, price) from source field(s).")
 @click.option("--price-scale", type=float, default=1.0, show_default=True, help="Multiply prices (0.01 for cents).")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=None, help="Items per committed batch.")
 @embedding_model_option
-def index(files, data_dir, maps, price_scale, batch_size, embedding_model) -> None:
+def index(files, data_dir, index_uri, maps, price_scale, batch_size, embedding_model) -> None:
     """Index catalogue FILES (JSONL, JSON, CSV, Parquet; plain, .gz or .zip).
 
     Items are upserted by id. Bad records are reported with file and line and
@@ -76,7 +94,7 @@ def index(files, data_dir, maps, price_scale, batch_size, embedding_model) -> No
     started = time.perf_counter()
     from tqdm import tqdm
 
-    with _open(data_dir, write=True, create=True, config=_config(embedding_model)) as engine:
+    with _open(data_dir, write=True, create=True, config=_config(embedding_model, index_uri=index_uri)) as engine:
         batch_size = batch_size or engine.config.ingest_batch_size
         with tqdm(desc="indexing", unit=" items", file=sys.stderr, disable=None) as progress:
             for batch, bad in _batches(_readable(read_items(files, mapping)), batch_size):
@@ -125,9 +143,10 @@ def _batches(records: Iterable, size: int) -> Iterator[tuple[list[Item], list[Ba
 @cli.command()
 @click.argument("ids", nargs=-1, required=True)
 @data_dir_option
-def delete(ids, data_dir) -> None:
+@index_option
+def delete(ids, data_dir, index_uri) -> None:
     """Delete items by id. Exit code 1 if some ids were not in the index."""
-    with _open(data_dir, write=True) as engine:
+    with _open(data_dir, write=True, config=_config(index_uri=index_uri)) as engine:
         missing = [i for i in dict.fromkeys(ids) if engine.get(i) is None]
         result = engine.delete(ids)
     click.echo(f"deleted {result.count} items")
@@ -138,10 +157,11 @@ def delete(ids, data_dir) -> None:
 
 @cli.command()
 @data_dir_option
+@index_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def stats(data_dir, as_json) -> None:
+def stats(data_dir, index_uri, as_json) -> None:
     """Item count, index sizes and model of a data directory."""
-    with _open(data_dir) as engine:
+    with _open(data_dir, config=_config(index_uri=index_uri)) as engine:
         info = engine.stats()
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -165,6 +185,7 @@ def _size(n: int) -> str:
 @cli.command()
 @click.argument("query", required=False)
 @data_dir_option
+@index_option
 @click.option("--mode", type=click.Choice(MODES), default=None, help="Default: hybrid.")
 @click.option("--k", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--filter", "filters", multiple=True, metavar="EXPR",
@@ -183,7 +204,7 @@ def _size(n: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the full response as JSON.")
 @click.option("--queries", type=click.File("r", encoding="utf-8"), default=None,
               help="Batch mode: one query per line; writes one JSON line per query, in order.")
-def search(query, data_dir, mode, k, filters, fusion, rrf_k, keyword_weight, vector_weight, offset, rerank,
+def search(query, data_dir, index_uri, mode, k, filters, fusion, rrf_k, keyword_weight, vector_weight, offset, rerank,
            rerank_model, rerank_depth, ranker, embedding_model, as_json, queries) -> None:
     """Search the index for QUERY (or every line of --queries FILE)."""
     if (query is None) == (queries is None):
@@ -196,7 +217,7 @@ def search(query, data_dir, mode, k, filters, fusion, rrf_k, keyword_weight, vec
     options = dict(mode=mode, k=k, offset=offset, filters=list(filters), fusion=fusion, rrf_k=rrf_k,
                    keyword_weight=keyword_weight, vector_weight=vector_weight, rerank=rerank,
                    rerank_depth=rerank_depth, ranker=ranker)
-    with _open(data_dir, config=_config(embedding_model, rerank_model)) as engine:
+    with _open(data_dir, config=_config(embedding_model, rerank_model, index_uri)) as engine:
         try:
             if queries is not None:
                 for number, line in enumerate(queries, start=1):
@@ -311,6 +332,7 @@ def rerank(query, documents, model, instruction, as_json) -> None:
 
 @cli.command("eval")
 @data_dir_option
+@index_option
 @click.option("--judgments", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="CSV query,docid,rating (0 = irrelevant), or TREC qrels with --queries-file.")
 @click.option("--queries-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -323,7 +345,7 @@ def rerank(query, documents, model, instruction, as_json) -> None:
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write report.md, results.json and metrics.png here.")
 @embedding_model_option
-def eval_command(data_dir, judgments, queries_file, mode, sweeps, as_json, report, embedding_model) -> None:
+def eval_command(data_dir, index_uri, judgments, queries_file, mode, sweeps, as_json, report, embedding_model) -> None:
     """Measure ranking quality against human judgments (nDCG@10, MRR@10, Recall@100, MAP@100, judged@10)."""
     from tqdm import tqdm
 
@@ -341,7 +363,7 @@ def eval_command(data_dir, judgments, queries_file, mode, sweeps, as_json, repor
     baseline_params = {"mode": "keyword"}
     todo = [baseline_params] + [c for c in configs if c != baseline_params]
     runs = []
-    with _open(data_dir, config=_config(embedding_model)) as engine, tqdm(total=len(todo) * len(judged), desc="evaluating", unit=" queries",
+    with _open(data_dir, config=_config(embedding_model, index_uri=index_uri)) as engine, tqdm(total=len(todo) * len(judged), desc="evaluating", unit=" queries",
                                          file=sys.stderr, disable=None) as progress:
         try:
             for params in todo:
@@ -369,13 +391,14 @@ def eval_command(data_dir, judgments, queries_file, mode, sweeps, as_json, repor
 
 @cli.command("train-ranker")
 @data_dir_option
+@index_option
 @click.option("--judgments", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="CSV query,docid,rating, or TREC qrels with --queries-file.")
 @click.option("--queries-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--folds", type=click.IntRange(2, 100), default=5, show_default=True,
               help="Cross-validation folds, split by query.")
 @click.option("--dry-run", is_flag=True, help="Report the cross-validation only; keep the current ranker.")
-def train_ranker_command(data_dir, judgments, queries_file, folds, dry_run) -> None:
+def train_ranker_command(data_dir, index_uri, judgments, queries_file, folds, dry_run) -> None:
     """Fit a LightGBM LambdaMART second stage on hybrid candidates; search uses it once saved."""
     from tqdm import tqdm
 
@@ -387,7 +410,7 @@ def train_ranker_command(data_dir, judgments, queries_file, folds, dry_run) -> N
         judged = load_judgments(judgments, queries_file)
     except InvalidJudgments as exc:
         raise click.BadParameter(str(exc), param_hint="--judgments") from None
-    with _open(data_dir, write=not dry_run) as engine, tqdm(
+    with _open(data_dir, write=not dry_run, config=_config(index_uri=index_uri)) as engine, tqdm(
             total=len(judged) + folds, desc="training", file=sys.stderr, disable=None) as progress:
         try:
             ranker, runs = train_ranker(engine, judged, folds, on_step=progress.update)
@@ -472,6 +495,7 @@ class _Stopped(Exception):
 
 @cli.command()
 @data_dir_option
+@index_option
 @click.option("--host", default=None, help="Default 127.0.0.1 (SHOPSEARCH_SERVE__HOST).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Default 8000.")
 @embedding_model_option
@@ -482,7 +506,7 @@ class _Stopped(Exception):
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeat).")
 @click.option("--judgments-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Judgments files the web page's Evaluation tab offers (uploads work without).")
-def serve(data_dir, host, port, embedding_model, rerank_model, api_key_file, cache, cors_origins, judgments_dir) -> None:
+def serve(data_dir, index_uri, host, port, embedding_model, rerank_model, api_key_file, cache, cors_origins, judgments_dir) -> None:
     """Serve search, OpenAI-compatible /v1/embeddings and Cohere/Jina-compatible /v1/rerank over HTTP."""
     from ..serve.settings import read_api_keys
 
@@ -495,7 +519,7 @@ def serve(data_dir, host, port, embedding_model, rerank_model, api_key_file, cac
     if judgments_dir:
         changes["judgments_dir"] = str(judgments_dir)
     settings = dataclasses.replace(settings, **changes)
-    with _open(data_dir, config=_config(embedding_model, rerank_model)) as engine:
+    with _open(data_dir, config=_config(embedding_model, rerank_model, index_uri)) as engine:
         try:
             _serve(engine, settings, host or settings.host, port if port is not None else settings.port)
         except (ValueError, RuntimeError) as exc:  # a bad --cache URL, an unreachable Redis

@@ -83,7 +83,9 @@ class MilvusVectorIndex:
         index = self._client.prepare_index_params()
         index.add_index("dense", index_type="HNSW", metric_type="COSINE",
                         params={"M": self._config.m, "efConstruction": self._config.ef_construction})
-        self._client.create_collection(self.collection, schema=schema, index_params=index)
+        # Strong: a search right after a write sees it, as with the embedded index (Milvus's
+        # default, Bounded, may answer from a few seconds ago).
+        self._client.create_collection(self.collection, schema=schema, index_params=index, consistency_level="Strong")
 
     def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int]) -> None:
         if len(deletes):
@@ -105,15 +107,18 @@ class MilvusVectorIndex:
             return rows[order], scores[order].astype(np.float32)
         hits = self._client.search(self.collection, data=[np.asarray(query, np.float32).tolist()], anns_field="dense",
                                    limit=min(k, 16384), filter=expression,
-                                   search_params={"metric_type": "COSINE", "params": {"ef": max(self._config.ef_search, k)}})[0]
+                                   search_params={"metric_type": "COSINE", "params": {"ef": max(self._config.ef_search, k)}},
+                                   consistency_level="Strong")[0]
         rows = np.asarray([hit["id"] if "id" in hit else hit["row"] for hit in hits], dtype=np.int64)
         return rows, np.asarray([hit["distance"] for hit in hits], dtype=np.float32)
 
     def _vectors(self, rows: Sequence[int] | None = None, expression: str = "") -> tuple[np.ndarray, np.ndarray]:
         if rows is not None:
-            found = [] if not len(rows) else self._client.get(self.collection, ids=[int(r) for r in rows], output_fields=["dense"])
+            found = [] if not len(rows) else self._client.get(self.collection, ids=[int(r) for r in rows], output_fields=["dense"],
+                                                              consistency_level="Strong")
         else:
-            found = list(self._client.query(self.collection, filter=expression or "row >= 0", output_fields=["row", "dense"]))
+            found = list(self._client.query(self.collection, filter=expression or "row >= 0", output_fields=["row", "dense"],
+                                            consistency_level="Strong"))
         ids = np.asarray([f["row"] for f in found], dtype=np.int64)
         vectors = np.asarray([f["dense"] for f in found], dtype=np.float32).reshape(len(found), self.dim)
         return ids, vectors
@@ -141,7 +146,7 @@ class MilvusVectorIndex:
         os.replace(partial, self.state_dir / _STATE)
 
     def count(self) -> int:
-        answer = self._client.query(self.collection, filter="", output_fields=["count(*)"])
+        answer = self._client.query(self.collection, filter="", output_fields=["count(*)"], consistency_level="Strong")
         return int(answer[0]["count(*)"]) if answer else 0
 
     def size_bytes(self) -> int:
