@@ -320,3 +320,33 @@ def test_the_page_is_served_with_a_strict_policy_and_needs_no_key(served):
     for missing in ("/ui/nothing.js", "/ui/..%2F__init__.py", "/ui/index.py"):
         assert client.get(missing).status_code == 404
     assert client.post("/v1/search", json={"query": "x"}).status_code == 401  # the API behind it still needs the key
+
+
+def test_batcher_runs_as_many_calls_at_once_as_the_model_allows():
+    from shopsearch.serve.batching import MicroBatcher
+
+    running, peak = 0, 0
+    lock = threading.Lock()
+
+    def run(key, texts):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return np.ones((len(texts), 2), dtype=np.float32)
+
+    async def main(workers):
+        batcher = MicroBatcher(run, max_batch=1, max_wait_ms=0, max_queue=100, workers=workers)
+        batcher.start()
+        answers = await asyncio.gather(*(batcher.submit(("document", None), [f"t{i}"]) for i in range(6)))
+        await batcher.stop()
+        return answers
+
+    for workers in (1, 2):
+        peak = 0
+        answers = asyncio.run(main(workers))
+        assert len(answers) == 6 and all(a.shape == (1, 2) for a in answers)
+        assert peak == workers

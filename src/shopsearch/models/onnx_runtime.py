@@ -79,7 +79,8 @@ def _sentence_embedding_module(model):
 class OnnxSentenceEncoder:
     """Runs a loaded SentenceTransformer's forward pass through ONNX Runtime."""
 
-    def __init__(self, model, source: str, *, cache_dir: str | os.PathLike | None = None, threads: int = 0) -> None:
+    def __init__(self, model, source: str, *, cache_dir: str | os.PathLike | None = None, threads: int = 0,
+                 tokenizer_lock: threading.Lock | None = None) -> None:
         problem = export_problem(model)
         if problem:
             raise ModelUnavailable(f"cannot run {source} with ONNX Runtime: {problem}")
@@ -100,6 +101,10 @@ class OnnxSentenceEncoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         self._feeds = [i.name for i in self.session.get_inputs()]
+        # Two calls may overlap (the server tokenises one batch while another runs): the session
+        # is safe to share; a Hugging Face fast tokenizer is not (each call resets its padding and
+        # truncation state), so every use of it holds this lock, shared with the model's owner.
+        self.tokenizer_lock = tokenizer_lock or threading.Lock()
 
     def _export(self, sample) -> None:
         import torch
@@ -129,7 +134,8 @@ class OnnxSentenceEncoder:
         out = np.empty((len(texts), 0), dtype=np.float32)
         for start in range(0, len(texts), 1024):  # bounds the padded token arrays a huge call would build
             part = list(texts[start:start + 1024])
-            features = self._features(part, prompt)
+            with self.tokenizer_lock:
+                features = self._features(part, prompt)
             arrays = {name: features[name].numpy().astype(np.int64, copy=False) for name in self._feeds}
             mask = arrays["attention_mask"]
             lengths = mask.sum(axis=1)

@@ -6,6 +6,7 @@ opened Engine (its data directory, its embedding model, its reranker).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gc
 import hmac
@@ -123,8 +124,10 @@ class Service:
         # hnswlib and the filter-mask cache are not safe for a write during a read;
         # searches take ~2 ms, so one lock costs little and keeps answers consistent.
         self.lock = threading.RLock()
-        self.batcher = MicroBatcher(self._embed_batch, settings.max_batch, settings.max_wait_ms, settings.max_queue,
-                                    on_batch=self.metrics.batch_size.observe)
+        max_batch = settings.max_batch or getattr(self.embedder, "serving_batch", None) or 64
+        self.batcher = MicroBatcher(self._embed_batch, max_batch, settings.max_wait_ms, settings.max_queue,
+                                    on_batch=self.metrics.batch_size.observe,
+                                    workers=getattr(self.embedder, "parallel_calls", 1))
         self.ready = False
 
     # -- models ---------------------------------------------------------------
@@ -175,6 +178,11 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         service.batcher.start()
         # Load lazily-initialised parts (jieba's dictionary, model sessions) before the first shopper does.
         await run_in_threadpool(engine.search, "warm up 预热", k=1)
+        # Every batch worker once, with a batch of long texts: first runs in a thread size the
+        # model's buffers, which the first burst of real traffic would otherwise wait for.
+        long_text = "warm up the model with a long product description, 预热 " * 40
+        await asyncio.gather(*(service.batcher.submit(("document", None), [long_text] * 8)
+                               for _ in range(getattr(service.embedder, "parallel_calls", 1))))
         # The loaded models are millions of long-lived Python objects; a full collection walking
         # them stalled every request in flight for ~0.3 s (bench_serve.py p99). Frozen objects
         # are never scanned again; garbage made while serving is still collected.

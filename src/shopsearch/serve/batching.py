@@ -7,6 +7,11 @@ optional linger (`max_wait_ms`) holds a lone request back for company; it
 costs every quiet request that much latency, so it is off by default. The
 queue is bounded: past `max_queue` waiting texts a request is refused at once
 (429) instead of growing memory without limit.
+
+`workers` model calls may run at once, for models that allow it (the server
+asks the model's `parallel_calls`): while one batch is in the model, the next
+is tokenised and started, as infinity-emb pipelines its stages. A lone
+request still gets the model to itself.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ class _Request:
 
 class MicroBatcher:
     def __init__(self, run: Callable[[tuple, list[str]], np.ndarray], max_batch: int, max_wait_ms: float,
-                 max_queue: int, on_batch: Callable[[int], None] | None = None) -> None:
+                 max_queue: int, on_batch: Callable[[int], None] | None = None, workers: int = 1) -> None:
         self._run = run
         self.max_batch, self.max_wait_s, self.max_queue = max_batch, max_wait_ms / 1000, max_queue
         self._on_batch = on_batch
@@ -43,8 +48,10 @@ class MicroBatcher:
         self._waiting_texts = 0
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
-        # One model call at a time: the model already uses every core.
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopsearch-batch")
+        self._workers = max(1, workers)
+        self._slots: asyncio.Semaphore | None = None
+        self._running: set[asyncio.Task] = set()
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="shopsearch-batch")
 
     @property
     def depth(self) -> int:
@@ -52,15 +59,17 @@ class MicroBatcher:
 
     def start(self) -> None:
         self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(self._workers)
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        for task in [self._task, *self._running]:
+            if task:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         self._executor.shutdown(wait=False)
 
     async def submit(self, key: tuple, texts: list[str]) -> np.ndarray:
@@ -80,26 +89,36 @@ class MicroBatcher:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
+                await self._slots.acquire()
+                if not self._pending:
+                    self._slots.release()
+                    break
                 if self.max_wait_s and self._waiting_texts < self.max_batch:
                     await asyncio.sleep(self.max_wait_s)
-                batch = self._take()
-                texts = [r.texts[i] for r, i in batch]
-                key = batch[0][0].key
-                try:
-                    vectors = await loop.run_in_executor(self._executor, self._run, key, texts)
-                except Exception as exc:
-                    for request in {id(r): r for r, _ in batch}.values():
-                        if not request.future.done():
-                            request.future.set_exception(exc)
-                        self._drop(request)
-                    continue
-                if self._on_batch:
-                    self._on_batch(len(texts))
-                for (request, i), vector in zip(batch, vectors):
-                    request.rows[i] = vector
-                    request.done_texts += 1
-                    if request.done_texts == len(request.texts) and not request.future.done():
-                        request.future.set_result(np.stack(request.rows))
+                task = loop.create_task(self._run_batch(self._take()))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+
+    async def _run_batch(self, batch: list[tuple[_Request, int]]) -> None:
+        texts = [r.texts[i] for r, i in batch]
+        key = batch[0][0].key
+        try:
+            vectors = await asyncio.get_running_loop().run_in_executor(self._executor, self._run, key, texts)
+        except Exception as exc:
+            for request in {id(r): r for r, _ in batch}.values():
+                if not request.future.done():
+                    request.future.set_exception(exc)
+                self._drop(request)
+            return
+        finally:
+            self._slots.release()
+        if self._on_batch:
+            self._on_batch(len(texts))
+        for (request, i), vector in zip(batch, vectors):
+            request.rows[i] = vector
+            request.done_texts += 1
+            if request.done_texts == len(request.texts) and not request.future.done():
+                request.future.set_result(np.stack(request.rows))
 
     def _take(self) -> list[tuple[_Request, int]]:
         key = self._pending[0].key

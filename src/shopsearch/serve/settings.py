@@ -24,7 +24,10 @@ class ServeSettings:
     max_input_tokens: int = 8192
     token_policy: str = "truncate"  # truncate | error, for inputs longer than max_input_tokens
     # Micro-batching of embedding requests across clients.
-    max_batch: int = 64
+    # Texts per model call; 0 takes the model's own hint (`serving_batch`), else 64. On CPU,
+    # small batches on two overlapping calls beat big ones: batching adds no throughput to a
+    # compute-bound model, only waiting (bench_serve.py: batch 4 x 2 calls, p99 -30%).
+    max_batch: int = 0
     max_wait_ms: float = 0.0  # linger for company; 0 = continuous batching (measured faster, bench_serve.py)
     max_queue: int = 4096  # texts waiting; beyond it requests get 429 + Retry-After
     cache: str = "memory"  # memory | none | redis://host:port/db
