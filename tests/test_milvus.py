@@ -186,3 +186,56 @@ def test_cli_index_option_puts_the_vector_leg_on_milvus(tmp_path):
     assert len(__import__("json").loads(found.output)["results"]) == 10
     bad = runner.invoke(cli, ["search", "x", "--data-dir", str(tmp_path / "data"), "--index", "qdrant://h:1"])
     assert bad.exit_code == 2 and "milvus-lite:PATH or milvus://HOST:19530" in bad.output
+
+
+SERVER_FILTERS = [
+    ["brand=Targus,Case Logic"], ["brand!=HP"], ["price<=30"], ["price=10..40", "brand=targus"],
+    {"attr_t_product_colour": "BLACK"}, ["attr_n_weight>500"], {"price": {"gt": 20, "lt": 60}},
+    {"attr_t_product_colour": ["black", "red"], "price": {"gte": 15}}, ["brand=nobody"],
+]
+
+
+def test_filters_run_on_the_server_and_select_the_rows_the_engine_selects(engines):
+    from shopsearch.index.filters import parse_filters
+
+    _, on_milvus = engines
+    index = on_milvus._vector
+    assert index.filters_on_server
+    live = {hit["row"] for hit in index._client.query(index.collection, filter="row >= 0", output_fields=["row"],
+                                                       consistency_level="Strong")}
+    assert len(live) == len(on_milvus)
+    for spec in SERVER_FILTERS:
+        conditions = parse_filters(spec)
+        mask = on_milvus._mask(conditions)
+        expression = index.filter_expression(mask, conditions)
+        assert "row" not in expression, expression  # a real expression, not a list of row ids
+        found = index._client.query(index.collection, filter=expression, output_fields=["row"], consistency_level="Strong")
+        # (a negated condition's mask also covers row numbers no item holds)
+        assert {hit["row"] for hit in found} == set(np.flatnonzero(mask).tolist()) & live, spec
+    # Free-text fields are not copied to the server: those conditions go as the row mask.
+    conditions = parse_filters(["title=anything"])
+    assert index.filter_expression(on_milvus._mask(conditions), conditions).startswith("row ")
+
+
+def test_a_collection_without_filter_fields_filters_by_row_ids(tmp_path):
+    from pymilvus import DataType, MilvusClient
+
+    from shopsearch.index.filters import parse_filters
+    from shopsearch.index.vector_milvus import MilvusVectorIndex
+
+    uri = tmp_path / "legacy.db"
+    client = MilvusClient(str(uri))
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("row", DataType.INT64, is_primary=True)
+    schema.add_field("dense", DataType.FLOAT_VECTOR, dim=2)
+    params = client.prepare_index_params()
+    params.add_index("dense", index_type="HNSW", metric_type="COSINE", params={"M": 8, "efConstruction": 64})
+    client.create_collection("legacy", schema=schema, index_params=params)
+    client.close()
+    index = MilvusVectorIndex(tmp_path / "state", 2, VectorConfig(backend="milvus", uri=f"milvus-lite:{uri}"), "legacy")
+    assert not index.filters_on_server
+    index.apply(1, [0, 1, 2], np.asarray([[1, 0], [0, 1], [1, 1]], dtype=np.float32) / [[1], [1], [2 ** 0.5]], [])
+    mask = np.array([True, False, True])
+    assert index.filter_expression(mask, parse_filters(["brand=hp"])) == "row not in [1]"  # the shorter form
+    assert set(index.search(np.array([0, 1], np.float32), 3, mask, where=parse_filters(["brand=hp"]))[0].tolist()) == {0, 2}
+    index.close()

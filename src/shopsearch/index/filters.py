@@ -15,6 +15,7 @@ not numbers never satisfy a range.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
@@ -206,3 +207,52 @@ def evaluate(conditions: Sequence[Condition], column: Callable[[str], Column], s
     for condition in conditions:
         mask &= column(condition.field).matching(condition, size)
     return mask
+
+
+# Long free-text fields are left out of the copies a server filters on; a condition on one of
+# them is answered from the local row mask instead (see server_expression).
+SERVER_UNFILTERED = frozenset({"title", "description"})
+
+
+def filter_values(record: Mapping[str, Any]) -> tuple[dict[str, list[str]], dict[str, float], dict[str, float]]:
+    """What a search server needs to filter one item as Column does: per field, the normalised
+    keys (for eq/ne) and the smallest and largest number (a range matches when any value does).
+
+    Values are read as the catalogue's SQLite store hands them to Column: a top-level boolean
+    is a number there (json_extract gives 1/0), booleans inside a list stay booleans."""
+    keys: dict[str, list[str]] = {}
+    low: dict[str, float] = {}
+    high: dict[str, float] = {}
+    for name, value in record.items():
+        if name in SERVER_UNFILTERED or value is None:
+            continue
+        if isinstance(value, bool):
+            value = int(value)
+        elif isinstance(value, dict):
+            value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        values = value if isinstance(value, list) else [value]
+        keys[name] = list(dict.fromkeys(normalize_value(v) for v in values))
+        numbers = [n for n in map(_number, values) if n is not None]
+        if numbers:
+            low[name], high[name] = min(numbers), max(numbers)
+    return keys, low, high
+
+
+def server_expression(conditions: Sequence[Condition]) -> str | None:
+    """A Milvus boolean expression over filter_values' JSON fields (`keys`, `num_min`, `num_max`)
+    equal to evaluate(conditions), or None when a condition needs the local mask."""
+    parts = []
+    for condition in conditions:
+        if condition.field in SERVER_UNFILTERED:
+            return None
+        field = json.dumps(condition.field, ensure_ascii=False)
+        if condition.op in ("eq", "ne"):
+            wanted = json.dumps(list(dict.fromkeys(map(normalize_value, condition.values))), ensure_ascii=False)
+            part = f"json_contains_any(keys[{field}], {wanted})"
+            parts.append(part if condition.op == "eq" else f"not {part}")
+        else:
+            bound = repr(_number(condition.values[0]))
+            side = "num_max" if condition.op in ("gt", "gte") else "num_min"
+            symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[condition.op]
+            parts.append(f"{side}[{field}] {symbol} {bound}")
+    return " and ".join(f"({p})" for p in parts)

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
+
+from .filters import Condition
 
 
 class VectorIndex(Protocol):
     applied_seq: int  # last catalogue sequence applied; the engine replays what follows
     dim: int
 
-    def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int]) -> None:
-        """Add or replace rows' vectors and remove deleted rows (in memory; see save)."""
+    def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int],
+              records: Sequence[Mapping[str, Any]] | None = None) -> None:
+        """Add or replace rows' vectors and remove deleted rows (in memory; see save).
+
+        records (aligned with rows) are the items themselves, for backends that filter on
+        their own copy of the fields; others ignore them."""
 
     def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, exact: bool = False
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, exact: bool = False,
+        where: Sequence[Condition] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top k rows by cosine similarity among rows allowed by the mask: (rows, similarities), best first.
 
-        exact=True scans every allowed row instead of the approximate index (for measuring recall)."""
+        exact=True scans every allowed row instead of the approximate index (for measuring recall).
+        where: the conditions the mask was computed from, for a backend that can filter by them
+        itself (the mask stays the authority: both must select the same rows)."""
 
     def similarity(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Cosine similarity of the query to each given row (0 for rows without a vector)."""

@@ -74,7 +74,8 @@ class HnswVectorIndex:
         if size > self._graph.get_max_elements():
             self._graph.resize_index(size)
 
-    def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int]) -> None:
+    def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int],
+              records=None) -> None:
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows):
             self._ensure_rows(int(rows.max()))
@@ -92,8 +93,9 @@ class HnswVectorIndex:
         self.applied_seq = seq
 
     def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, exact: bool = False
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, exact: bool = False, where=None
     ) -> tuple[np.ndarray, np.ndarray]:
+        # `where` is for server-side backends; the mask is all this index needs.
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         n_present = int(np.count_nonzero(self._present))
         if n_present == 0 or k <= 0:

@@ -2,11 +2,15 @@
 
 The catalogue (SQLite) stays the source of truth, as with the embedded index:
 Milvus holds one row per product (`row`, the catalogue's row number, and its
-dense vector) and a local state file records the last catalogue sequence
-Milvus has been flushed with. Opening replays what came after, and replaying
-twice is harmless because writes are upserts by row. Filters arrive as the
-engine's row masks and are pushed to the server as a row-id expression, the
-shorter of "in" or "not in".
+dense vector, plus every field's filter values: `keys` (normalised values
+for eq/ne), `num_min` / `num_max` (for ranges), JSON fields computed as the
+engine's own filter columns compute them) and a local state file records the
+last catalogue sequence Milvus has been flushed with. Opening replays what
+came after, and replaying twice is harmless because writes are upserts by
+row. A search's filter conditions become a Milvus expression over those
+fields; a condition on a field left out of them (title, description), or a
+collection made before they existed, falls back to the engine's row mask as
+a row-id expression, the shorter of "in" or "not in".
 
 Select it with SHOPSEARCH_VECTOR__BACKEND=milvus and SHOPSEARCH_VECTOR__URI=
 milvus-lite:PATH (a local file) or milvus://HOST:19530.
@@ -17,11 +21,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..config import VectorConfig
+from .filters import Condition, filter_values, server_expression
 
 _STATE = "milvus-state.json"
 _BATCH = 1000
@@ -60,14 +65,15 @@ class MilvusVectorIndex:
         self._config = config
         self.collection = collection
         self._client = _client(config.uri)
-        self._ensure_collection()
+        self.filters_on_server = self._ensure_collection()
         state_file = self.state_dir / _STATE
         state = json.loads(state_file.read_text()) if state_file.exists() else {}
         if state and (state.get("uri"), state.get("collection")) != (config.uri, collection):
             state = {}  # another Milvus or collection than last time: replay everything into it
         self.applied_seq = int(state.get("applied_seq", 0))
 
-    def _ensure_collection(self) -> None:
+    def _ensure_collection(self) -> bool:
+        """Open or create the collection; whether it holds the filter fields."""
         from pymilvus import DataType
 
         if self._client.has_collection(self.collection):
@@ -76,30 +82,51 @@ class MilvusVectorIndex:
             if dims and int(dims[0]) != self.dim:
                 raise ValueError(f"Milvus collection {self.collection!r} holds {dims[0]}-d vectors, the model makes {self.dim}-d")
             self._client.load_collection(self.collection)
-            return
+            return {"keys", "num_min", "num_max"} <= {f["name"] for f in fields}
         schema = self._client.create_schema(auto_id=False)
         schema.add_field("row", DataType.INT64, is_primary=True)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=self.dim)
+        for name in ("keys", "num_min", "num_max"):
+            schema.add_field(name, DataType.JSON)
         index = self._client.prepare_index_params()
         index.add_index("dense", index_type="HNSW", metric_type="COSINE",
                         params={"M": self._config.m, "efConstruction": self._config.ef_construction})
         # Strong: a search right after a write sees it, as with the embedded index (Milvus's
         # default, Bounded, may answer from a few seconds ago).
         self._client.create_collection(self.collection, schema=schema, index_params=index, consistency_level="Strong")
+        return True
 
-    def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int]) -> None:
+    def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int],
+              records: Sequence[Mapping[str, Any]] | None = None) -> None:
+        if self.filters_on_server and len(rows) and records is None:
+            raise ValueError("this Milvus collection filters on the server: writes must carry the items' records")
         if len(deletes):
             self._client.delete(self.collection, ids=[int(r) for r in deletes])
         for start in range(0, len(rows), _BATCH):
-            part = [{"row": int(r), "dense": v.tolist()} for r, v in zip(rows[start:start + _BATCH], vectors[start:start + _BATCH])]
+            part = []
+            for i in range(start, min(start + _BATCH, len(rows))):
+                entity = {"row": int(rows[i]), "dense": vectors[i].tolist()}
+                if self.filters_on_server:
+                    entity["keys"], entity["num_min"], entity["num_max"] = filter_values(records[i])
+                part.append(entity)
             self._client.upsert(self.collection, part)
         self.applied_seq = max(self.applied_seq, seq)
 
+    def filter_expression(self, allowed: np.ndarray | None, where: Sequence[Condition] | None) -> str:
+        """The conditions as an expression over the filter fields, else the mask as row ids."""
+        if allowed is None:
+            return ""
+        if where and self.filters_on_server:
+            expression = server_expression(where)
+            if expression is not None:
+                return expression
+        return row_filter(allowed)
+
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        expression = row_filter(allowed) if allowed is not None else ""
+               exact: bool = False, where: Sequence[Condition] | None = None) -> tuple[np.ndarray, np.ndarray]:
         if allowed is not None and not allowed.any():
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        expression = self.filter_expression(allowed, where)
         if exact:  # every allowed vector, scored here: for measuring the server's recall
             rows, vectors = self._vectors(expression=expression)
             scores = vectors @ np.asarray(query, np.float32)

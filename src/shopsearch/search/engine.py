@@ -257,9 +257,10 @@ class Engine:
                 self._keyword.apply(seq, upserts, [row for row, deleted, *_ in batch if deleted])
         replayed = 0
         for seq, batch in self._store.changes_since(self._vector.applied_seq):
-            live = [(row, vec) for row, deleted, _, vec in batch if not deleted]
-            vectors = np.stack([v for _, v in live]) if live else np.zeros((0, self._vector.dim), np.float32)
-            self._vector.apply(seq, [r for r, _ in live], vectors, [row for row, deleted, *_ in batch if deleted])
+            live = [(row, vec, record) for row, deleted, record, vec in batch if not deleted]
+            vectors = np.stack([v for _, v, _ in live]) if live else np.zeros((0, self._vector.dim), np.float32)
+            self._vector.apply(seq, [r for r, _, _ in live], vectors, [row for row, deleted, *_ in batch if deleted],
+                               [record for _, _, record in live])
             replayed += len(batch)
         for seq, batch in self._store.chunk_changes_since(self._chunks.applied_seq):
             self._chunks.apply(seq, batch)
@@ -298,7 +299,7 @@ class Engine:
         seq, rows = self._store.upsert(batch, vectors, chunk_records)
         records = [item.to_record() for item in batch]
         self._keyword.apply(seq, {row: self._analyzed(record) for row, record in zip(rows, records)}, [])
-        self._vector.apply(seq, rows, vectors, [])
+        self._vector.apply(seq, rows, vectors, [], records)
         self._apply_chunks(seq)
         self._after_write(rows, records)
         return WriteResult(seq, len(rows) + unchanged, unchanged)
@@ -331,9 +332,10 @@ class Engine:
             if batch_seq == seq:
                 self._chunks.apply(seq, batch)
 
-    def _vector_leg(self, query_vector, depth, allowed, exact=False) -> tuple[tuple[np.ndarray, np.ndarray], dict[int, int]]:
+    def _vector_leg(self, query_vector, depth, allowed, exact=False,
+                    where=None) -> tuple[tuple[np.ndarray, np.ndarray], dict[int, int]]:
         """The vector leg, each item scored by its best vector (its own or a chunk's); and which rows a chunk won."""
-        leg = self._vector.search(query_vector, depth, allowed, exact=exact)
+        leg = self._vector.search(query_vector, depth, allowed, exact=exact, where=where)
         if not self._chunks.count():
             return leg, {}
         return merge_best(leg, self._chunks.search(query_vector, depth, allowed, exact=exact), depth)
@@ -474,7 +476,8 @@ class Engine:
             timings["embed_ms"] = response.embed_ms = (time.perf_counter() - t0) * 1000
             if query_vector is not None:
                 t0 = time.perf_counter()
-                vector_leg, best_chunks = self._vector_leg(query_vector, depth, allowed, exact)
+                vector_leg, best_chunks = self._vector_leg(query_vector, depth, allowed, exact,
+                                                           conditions if conditions else None)
                 timings["vector_ms"] = (time.perf_counter() - t0) * 1000
 
         legs = [leg for leg in (keyword_leg, vector_leg) if leg is not None]
