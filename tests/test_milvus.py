@@ -151,7 +151,9 @@ def milvus_2_3(tmp_path):
     server.stop()
 
 
-def test_dense_search_and_filters_on_a_real_milvus_2_3_server(milvus_2_3, engines, tmp_path, embedder, icecat_items):
+def test_dense_search_and_filters_on_a_real_milvus_2_3_server(milvus_2_3, engines, tmp_path, embedder, icecat_items,
+                                                              monkeypatch):
+    import shopsearch.index.vector_milvus as vector_milvus
     from shopsearch import Engine
 
     embedded, _ = engines
@@ -164,6 +166,10 @@ def test_dense_search_and_filters_on_a_real_milvus_2_3_server(milvus_2_3, engine
                        set(ids(embedded.search(query, mode="vector", k=10)))) >= 9
         filtered = engine.search("laptop bag", mode="hybrid", k=5, filters=["brand=Targus,Case Logic"])
         assert filtered.hits and {h.item["brand"] for h in filtered.hits} <= {"Targus", "Case Logic"}
+        monkeypatch.setattr(vector_milvus, "ROW_ID_LIMIT", -1)  # the same filters as server expressions
+        for spec in (["brand=Targus,Case Logic"], ["price<=30", "attr_t_product_colour=black"]):
+            assert ids(engine.search("laptop bag", mode="vector", k=10, filters=spec)) == \
+                ids(embedded.search("laptop bag", mode="vector", k=10, filters=spec))
         engine.delete([icecat_items[0].id])
         assert engine._vector.count() == len(icecat_items) - 1
 
@@ -195,9 +201,11 @@ SERVER_FILTERS = [
 ]
 
 
-def test_filters_run_on_the_server_and_select_the_rows_the_engine_selects(engines):
+def test_filters_run_on_the_server_and_select_the_rows_the_engine_selects(engines, monkeypatch):
+    import shopsearch.index.vector_milvus as vector_milvus
     from shopsearch.index.filters import parse_filters
 
+    monkeypatch.setattr(vector_milvus, "ROW_ID_LIMIT", -1)  # the slice is small: force the expressions
     _, on_milvus = engines
     index = on_milvus._vector
     assert index.filters_on_server
@@ -215,6 +223,9 @@ def test_filters_run_on_the_server_and_select_the_rows_the_engine_selects(engine
     # Free-text fields are not copied to the server: those conditions go as the row mask.
     conditions = parse_filters(["title=anything"])
     assert index.filter_expression(on_milvus._mask(conditions), conditions).startswith("row ")
+    monkeypatch.setattr(vector_milvus, "ROW_ID_LIMIT", 10_000)  # short id lists go as ids
+    conditions = parse_filters(["brand=Targus"])
+    assert index.filter_expression(on_milvus._mask(conditions), conditions).startswith("row in [")
 
 
 def test_a_collection_without_filter_fields_filters_by_row_ids(tmp_path):

@@ -294,3 +294,22 @@ def test_keyboard_only_and_phone_width(browser, servers):
         page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_a_product_with_an_image_url_shows_its_image(page, servers):
+    import httpx
+
+    expect = sync_api.expect
+    item = {"id": "ui-zebra-1", "title": "Zebra striped desk lamp", "brand": "Lumo", "price": 42.5,
+            "image_url": servers["degraded"] + "/ui/no-such-image.png", "material": "steel"}
+    answer = httpx.post(servers["degraded"] + "/v1/catalog/items", json={"items": [item]}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    page.goto(servers["degraded"] + "/")
+    page.get_by_label("Search products").fill("zebra desk lamp")
+    page.get_by_label("Search products").press("Enter")
+    card = page.locator("#results > li").first
+    expect(card.locator("h3")).to_contain_text("Zebra striped desk lamp")
+    expect(card.locator("img")).to_have_attribute("src", item["image_url"])
+    expect(card.locator(".price")).to_contain_text("42.50")
+    expect(card.locator("dl.attrs")).to_contain_text("material")
+    expect(card.locator("dl.attrs")).not_to_contain_text("image")  # the image is shown, not listed

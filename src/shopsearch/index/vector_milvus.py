@@ -7,10 +7,11 @@ for eq/ne), `num_min` / `num_max` (for ranges), JSON fields computed as the
 engine's own filter columns compute them) and a local state file records the
 last catalogue sequence Milvus has been flushed with. Opening replays what
 came after, and replaying twice is harmless because writes are upserts by
-row. A search's filter conditions become a Milvus expression over those
-fields; a condition on a field left out of them (title, description), or a
-collection made before they existed, falls back to the engine's row mask as
-a row-id expression, the shorter of "in" or "not in".
+row. A filter goes to the server as the engine's row mask, a row-id
+expression (the shorter of "in" or "not in"), while that is short; past
+ROW_ID_LIMIT ids, the search's conditions become a Milvus expression over the
+filter fields instead (unless a condition is on a field left out of them,
+title or description, or the collection predates them).
 
 Select it with SHOPSEARCH_VECTOR__BACKEND=milvus and SHOPSEARCH_VECTOR__URI=
 milvus-lite:PATH (a local file) or milvus://HOST:19530.
@@ -30,6 +31,11 @@ from .filters import Condition, filter_values, server_expression
 
 _STATE = "milvus-state.json"
 _BATCH = 1000
+# Up to this many row ids, a filter goes to the server as a primary-key list: measured on
+# milvus-lite 3.2.2 over Icecat (19,406 products), `row in [2,888 ids]` answered in 21 ms and
+# the same filter as a JSON expression in 931 ms (lite evaluates JSON per row in Python).
+# Beyond it, only the expression scales (a filter keeping millions of rows of a big catalogue).
+ROW_ID_LIMIT = 10_000
 
 
 def _client(uri: str):
@@ -113,10 +119,12 @@ class MilvusVectorIndex:
         self.applied_seq = max(self.applied_seq, seq)
 
     def filter_expression(self, allowed: np.ndarray | None, where: Sequence[Condition] | None) -> str:
-        """The conditions as an expression over the filter fields, else the mask as row ids."""
+        """The mask as row ids while that list is short, else the conditions as an expression over
+        the filter fields (else the long row-id list, when the conditions cannot be expressed)."""
         if allowed is None:
             return ""
-        if where and self.filters_on_server:
+        short = min(int(np.count_nonzero(allowed)), int(np.count_nonzero(~allowed))) <= ROW_ID_LIMIT
+        if where and self.filters_on_server and not short:
             expression = server_expression(where)
             if expression is not None:
                 return expression
