@@ -350,3 +350,17 @@ def test_batcher_runs_as_many_calls_at_once_as_the_model_allows():
         answers = asyncio.run(main(workers))
         assert len(answers) == 6 and all(a.shape == (1, 2) for a in answers)
         assert peak == workers
+
+
+def test_a_server_starts_and_answers_by_keyword_while_the_embedding_model_is_down(open_engine, tmp_path, icecat_items):
+    from conftest import HashEmbedder
+
+    engine = open_engine(tmp_path / "down", embedder=HashEmbedder())
+    engine.upsert(icecat_items[:40])
+    engine.close()
+    down = open_engine(tmp_path / "down", embedder=HashEmbedder(fail=True))
+    with TestClient(create_app(down, ServeSettings(cache="none")), raise_server_exceptions=False) as client:
+        assert client.get("/ready").status_code == 200
+        answer = client.post("/v1/search", json={"query": icecat_items[0].title}).json()
+        assert answer["degraded"] and answer["results"][0]["id"] == icecat_items[0].id
+        assert client.post("/v1/embeddings", json={"input": "x"}).status_code == 503

@@ -26,6 +26,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 
 from ..index.items import InvalidItem, Item
+from ..models import InputTooLong, ModelUnavailable
 from ..search.engine import Engine
 from ..text.chunking import approximate_tokens, truncate_to_tokens
 from ..ui import ui_router
@@ -181,8 +182,11 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         # Every batch worker once, with a batch of long texts: first runs in a thread size the
         # model's buffers, which the first burst of real traffic would otherwise wait for.
         long_text = "warm up the model with a long product description, 预热 " * 40
-        await asyncio.gather(*(service.batcher.submit(("document", None), [long_text] * 8)
-                               for _ in range(getattr(service.embedder, "parallel_calls", 1))))
+        try:
+            await asyncio.gather(*(service.batcher.submit(("document", None), [long_text] * 8)
+                                   for _ in range(service.batcher.workers)))
+        except Exception as exc:  # a model that is down at start: search still answers by keyword
+            log.warning("embedding warm-up failed: %s", exc)
         # The loaded models are millions of long-lived Python objects; a full collection walking
         # them stalled every request in flight for ~0.3 s (bench_serve.py p99). Frozen objects
         # are never scanned again; garbage made while serving is still collected.
@@ -383,6 +387,11 @@ async def _cached_embeddings(service: Service, texts: list[str], key: tuple) -> 
         except QueueFull as exc:
             service.metrics.rejected.labels("queue_full").inc()
             raise ApiError(429, f"the model is busy: {exc}; retry shortly", None, "queue_full", {"Retry-After": "1"}) from None
+        except (InputTooLong, ModelUnavailable):
+            raise  # answered as what they are (400s, 503) by the error handlers
+        except Exception as exc:  # the model itself failed (a dropped connection, a crashed runtime)
+            raise ApiError(503, f"the embedding model failed: {type(exc).__name__}: {exc}", None, "model_unavailable",
+                           {"Retry-After": "5"}) from None
         for i, vector in zip(missing, vectors):
             rows[i] = np.asarray(vector, dtype=np.float32)
             service.cache.set(keys[i], rows[i].tobytes())

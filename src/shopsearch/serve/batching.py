@@ -54,6 +54,10 @@ class MicroBatcher:
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="shopsearch-batch")
 
     @property
+    def workers(self) -> int:
+        return self._workers
+
+    @property
     def depth(self) -> int:
         return self._waiting_texts
 
@@ -95,6 +99,9 @@ class MicroBatcher:
                     break
                 if self.max_wait_s and self._waiting_texts < self.max_batch:
                     await asyncio.sleep(self.max_wait_s)
+                if not self._pending:  # a failed batch dropped what was waiting
+                    self._slots.release()
+                    break
                 task = loop.create_task(self._run_batch(self._take()))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
