@@ -250,3 +250,21 @@ def test_a_collection_without_filter_fields_filters_by_row_ids(tmp_path):
     assert index.filter_expression(mask, parse_filters(["brand=hp"])) == "row not in [1]"  # the shorter form
     assert set(index.search(np.array([0, 1], np.float32), 3, mask, where=parse_filters(["brand=hp"]))[0].tolist()) == {0, 2}
     index.close()
+
+
+def test_long_descriptions_chunk_vectors_live_in_their_own_collection(tmp_path, embedder):
+    from shopsearch import Engine
+    from test_long_documents import FEATURES, catalogue
+
+    config = milvus_config(tmp_path)
+    with Engine.open(tmp_path / "long", config=config, embedder=embedder) as engine:
+        engine.upsert(catalogue())
+        assert engine.stats()["chunk_index"]["chunks"] >= 24 * 3
+        for n, query in [(3, "waterproof for scuba diving"), (11, "long battery life for music")]:
+            assert n in FEATURES
+            assert [h.id for h in engine.search(query, mode="vector", k=1).hits] == [str(n)]
+        assert engine.search("waterproof for scuba diving", mode="vector", k=3, filters={"id": ["3", "4"]}).hits[0].id == "3"
+        client = engine._vector._client
+        assert client.has_collection("shopsearch_items_chunks")
+    with Engine.open(tmp_path / "long", config=config, embedder=embedder) as engine:  # survives a reopen
+        assert [h.id for h in engine.search("non-stick pan for eggs", mode="vector", k=1).hits] == ["17"]

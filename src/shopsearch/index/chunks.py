@@ -7,18 +7,17 @@ and the search reports which chunk won, for the reranker to read.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..config import VectorConfig
-from .vector_hnsw import HnswVectorIndex
+from .vector import VectorIndex
 
 
 class ChunkIndex:
-    def __init__(self, path: Path, dim: int, config: VectorConfig, live: Sequence[tuple[int, int]]) -> None:
-        self._vectors = HnswVectorIndex(path, dim, config)
+    def __init__(self, vectors: VectorIndex, live: Sequence[tuple[int, int]]) -> None:
+        """vectors: an empty or previously saved vector index of chunk ids (any backend)."""
+        self._vectors = vectors
         self._row_of = np.full(0, -1, dtype=np.int64)  # chunk id -> item row, -1 when retired
         self._set(np.asarray([c for c, _ in live], dtype=np.int64), np.asarray([r for _, r in live], dtype=np.int64))
 
@@ -73,6 +72,11 @@ class ChunkIndex:
 
     def save(self) -> None:
         self._vectors.save()
+
+    def close(self) -> None:
+        closer = getattr(self._vectors, "close", None)  # a server-backed index holds a connection
+        if closer:
+            closer()
 
     def size_bytes(self) -> int:
         return self._vectors.size_bytes()

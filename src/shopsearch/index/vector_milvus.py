@@ -62,7 +62,8 @@ def row_filter(allowed: np.ndarray) -> str:
 
 
 class MilvusVectorIndex:
-    def __init__(self, state_dir: Path, dim: int, config: VectorConfig, collection: str) -> None:
+    def __init__(self, state_dir: Path, dim: int, config: VectorConfig, collection: str,
+                 filter_fields: bool = True) -> None:
         if not config.uri:
             raise ValueError("the milvus vector backend needs a URI: SHOPSEARCH_VECTOR__URI=milvus-lite:PATH or milvus://HOST:19530")
         self.state_dir = Path(state_dir)
@@ -71,14 +72,14 @@ class MilvusVectorIndex:
         self._config = config
         self.collection = collection
         self._client = _client(config.uri)
-        self.filters_on_server = self._ensure_collection()
+        self.filters_on_server = self._ensure_collection(filter_fields)
         state_file = self.state_dir / _STATE
         state = json.loads(state_file.read_text()) if state_file.exists() else {}
         if state and (state.get("uri"), state.get("collection")) != (config.uri, collection):
             state = {}  # another Milvus or collection than last time: replay everything into it
         self.applied_seq = int(state.get("applied_seq", 0))
 
-    def _ensure_collection(self) -> bool:
+    def _ensure_collection(self, filter_fields: bool) -> bool:
         """Open or create the collection; whether it holds the filter fields."""
         from pymilvus import DataType
 
@@ -92,7 +93,7 @@ class MilvusVectorIndex:
         schema = self._client.create_schema(auto_id=False)
         schema.add_field("row", DataType.INT64, is_primary=True)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=self.dim)
-        for name in ("keys", "num_min", "num_max"):
+        for name in ("keys", "num_min", "num_max") if filter_fields else ():
             schema.add_field(name, DataType.JSON)
         index = self._client.prepare_index_params()
         index.add_index("dense", index_type="HNSW", metric_type="COSINE",
@@ -100,7 +101,7 @@ class MilvusVectorIndex:
         # Strong: a search right after a write sees it, as with the embedded index (Milvus's
         # default, Bounded, may answer from a few seconds ago).
         self._client.create_collection(self.collection, schema=schema, index_params=index, consistency_level="Strong")
-        return True
+        return filter_fields
 
     def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int],
               records: Sequence[Mapping[str, Any]] | None = None) -> None:

@@ -214,8 +214,9 @@ class Engine:
                 keyword = TantivyKeywordIndex(data_dir / "keyword", boosts, writable=lock_fd is not None)
             except IncompatibleIndex as exc:
                 raise DataDirError(str(exc)) from None
-            vector = _vector_index(data_dir, embedder.dim, config)
-            chunks = ChunkIndex(data_dir / "vector-chunks", embedder.dim, config.vector, store.chunk_rows())
+            vector = _vector_index(data_dir / "vector", embedder.dim, config)
+            chunks = ChunkIndex(_vector_index(data_dir / "vector-chunks", embedder.dim, config, chunks=True),
+                                store.chunk_rows())
             reranker = reranker or create_reranker(config.model)
         except BaseException:
             if lock_fd is not None:
@@ -228,20 +229,23 @@ class Engine:
         return engine
 
     def close(self) -> None:
-        closer = getattr(self._vector, "close", None)  # a server-backed index holds a connection
         if self._lock_fd is None:
             self._store.close()
-            if closer:
-                closer()
+            self._close_vectors()
             return
         if self._unsaved:
             self._save_vectors()
         self._keyword.close()
         self._store.close()
-        if closer:
-            closer()
+        self._close_vectors()
         os.close(self._lock_fd)
         self._lock_fd = None
+
+    def _close_vectors(self) -> None:
+        closer = getattr(self._vector, "close", None)  # a server-backed index holds a connection
+        if closer:
+            closer()
+        self._chunks.close()
 
     def __enter__(self) -> "Engine":
         return self
@@ -647,13 +651,16 @@ class Engine:
         }
 
 
-def _vector_index(data_dir: Path, dim: int, config: EngineConfig) -> VectorIndex:
+def _vector_index(path: Path, dim: int, config: EngineConfig, chunks: bool = False) -> VectorIndex:
+    """The items' vector index, or with chunks=True the chunk vectors' (a second collection on Milvus,
+    filtered by the engine's chunk masks, so it carries no filter fields)."""
     if config.vector.backend == "hnsw":
-        return HnswVectorIndex(data_dir / "vector", dim, config.vector)
+        return HnswVectorIndex(path, dim, config.vector)
     if config.vector.backend == "milvus":
         from ..index.vector_milvus import MilvusVectorIndex
 
-        return MilvusVectorIndex(data_dir / "vector", dim, config.vector, config.vector.collection)
+        collection = config.vector.collection + ("_chunks" if chunks else "")
+        return MilvusVectorIndex(path, dim, config.vector, collection, filter_fields=not chunks)
     raise ValueError(f"vector backend must be hnsw or milvus, got {config.vector.backend!r}")
 
 
