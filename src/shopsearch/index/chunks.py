@@ -74,9 +74,7 @@ class ChunkIndex:
         self._vectors.save()
 
     def close(self) -> None:
-        closer = getattr(self._vectors, "close", None)  # a server-backed index holds a connection
-        if closer:
-            closer()
+        self._vectors.close()
 
     def size_bytes(self) -> int:
         return self._vectors.size_bytes()

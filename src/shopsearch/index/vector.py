@@ -42,3 +42,6 @@ class VectorIndex(Protocol):
     def count(self) -> int: ...
 
     def size_bytes(self) -> int: ...
+
+    def close(self) -> None:
+        """Release what the index holds open (a server connection); saving is save()'s job."""

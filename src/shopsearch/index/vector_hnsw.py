@@ -168,6 +168,9 @@ class HnswVectorIndex:
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
 
+    def close(self) -> None:
+        pass  # in memory and files: nothing held open
+
 
 def _fit(mask: np.ndarray, size: int) -> np.ndarray:
     """A row mask cut or padded (with False) to `size` rows."""

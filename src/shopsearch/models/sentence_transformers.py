@@ -70,19 +70,21 @@ class SentenceTransformerEmbedder:
         self.serving_batch = 2 if self.onnx else None
 
     def _onnx_encoder(self, path: str, engine: str, threads: int, cache_dir: str | None):
-        from .onnx_runtime import OnnxSentenceEncoder, export_problem
+        from .onnx_runtime import OnnxSentenceEncoder
 
         on_cpu = self.model.device.type == "cpu"
         if engine == "torch" or (engine == "auto" and not on_cpu):
             return None
         if engine == "onnx" and not on_cpu:
             raise ValueError(f"the onnx engine runs on CPU; this model is on {self.model.device}")
-        problem = export_problem(self.model)
-        if problem and engine == "auto":
-            log.info("running %s with torch: %s", path, problem)
+        try:  # the encoder checks exportability itself, before any export work
+            return OnnxSentenceEncoder(self.model, path, cache_dir=cache_dir, threads=threads,
+                                       tokenizer_lock=self._tokenizer_lock)
+        except ModelUnavailable as exc:
+            if engine == "onnx":
+                raise
+            log.info("running %s with torch: %s", path, exc)
             return None
-        return OnnxSentenceEncoder(self.model, path, cache_dir=cache_dir, threads=threads,
-                                   tokenizer_lock=self._tokenizer_lock)
 
     def _prompt(self, names: Sequence[str]) -> str:
         # The prompt sentence-transformers' encode_query / encode_document would choose.

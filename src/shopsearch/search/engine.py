@@ -242,9 +242,7 @@ class Engine:
         self._lock_fd = None
 
     def _close_vectors(self) -> None:
-        closer = getattr(self._vector, "close", None)  # a server-backed index holds a connection
-        if closer:
-            closer()
+        self._vector.close()
         self._chunks.close()
 
     def __enter__(self) -> "Engine":
