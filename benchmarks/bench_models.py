@@ -89,11 +89,14 @@ def main() -> None:
     print(f"{len(texts)} product texts, {tokens_per_text:.1f} Qwen3 tokens each on average; device {args.device}\n")
     rows = []
 
+    from shopsearch.models.e5_onnx import E5SmallEmbedder
     from shopsearch.models.use_onnx import UseOnnxEmbedder
 
+    e5_small = E5SmallEmbedder()
+    rows.append(("embed", "default: e5-small (multilingual-e5-small, ONNX int8)", len(texts),
+                 timed(lambda: e5_small.embed_documents(texts))))
     use = UseOnnxEmbedder()
-    seconds = timed(lambda: use.embed_documents(texts))
-    rows.append(("embed", "default (USE-multilingual int8 ONNX)", len(texts), seconds))
+    rows.append(("embed", "use-onnx (USE-multilingual int8 ONNX)", len(texts), timed(lambda: use.embed_documents(texts))))
     try:
         from shopsearch.models.e5_nano import E5NanoEmbedder
 

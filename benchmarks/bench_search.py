@@ -536,6 +536,7 @@ def main(argv=None) -> int:
     ap.add_argument("--synthetic-size", type=int, default=None, help="size of the synthetic catalogue (default 100000)")
     ap.add_argument("--synthetic-embed", choices=("noise", "real"), default="noise",
                     help="synthetic document vectors: icecat vector + noise (default) or the real model")
+    ap.add_argument("--model", default="default", help="the embedding model (a model string, as in the README)")
     ap.add_argument("--noise", type=float, default=0.015, help="per-dimension sigma of the synthetic vector noise")
     ap.add_argument("--passes", type=int, default=None, help="passes over the query workload per mode (default 2)")
     ap.add_argument("--competitors", default="lancedb,milvus", help="comma list; empty to skip")
@@ -563,7 +564,8 @@ def main(argv=None) -> int:
     comp_sizes = [s.strip() for s in args.competitor_sizes.split(",") if s.strip()]
 
     import shopsearch
-    from shopsearch.models.use_onnx import UseOnnxEmbedder
+    from shopsearch.config import ModelConfig
+    from shopsearch.models import create_embedder
 
     results: dict[str, Any] = {
         "meta": {
@@ -587,7 +589,8 @@ def main(argv=None) -> int:
         log(f"{len(items)} icecat items ({bad} bad records), {len(queries)} unique queries, "
             f"{len(work)} timed queries per mode")
 
-        real = UseOnnxEmbedder()
+        real = create_embedder(ModelConfig(embedder=args.model))
+        log(f"model: {real.name}")
         real.embed_documents(["warm up the model"])
         t0 = time.perf_counter()
         qmat = real.embed_queries(queries)

@@ -30,9 +30,9 @@ def private_model_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def embedder():
     """The real default model, loaded once per test session."""
-    from shopsearch.models.use_onnx import UseOnnxEmbedder
+    from shopsearch.models.e5_onnx import E5SmallEmbedder
 
-    return UseOnnxEmbedder(threads=1)
+    return E5SmallEmbedder(threads=1)
 
 
 @pytest.fixture(scope="session")

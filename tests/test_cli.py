@@ -81,7 +81,7 @@ def test_stats(indexed):
     result = run("stats", "--data-dir", indexed, "--json")
     assert result.exit_code == 0
     stats = json.loads(result.output)
-    assert stats["items"] == 213 and stats["model"]["dim"] == 512
+    assert stats["items"] == 213 and stats["model"]["dim"] == 384
     assert "items          213" in run("stats", "--data-dir", indexed).output
 
 

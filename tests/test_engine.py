@@ -164,7 +164,7 @@ def test_fusion_options_change_the_ranking_per_request(icecat_engine):
 def test_stats(icecat_engine):
     stats = icecat_engine.stats()
     assert stats["items"] == stats["keyword_index"]["docs"] == stats["vector_index"]["vectors"] == 213
-    assert stats["model"] == {"name": "use-multilingual-v3-int8", "dim": 512}
+    assert stats["model"] == {"name": "multilingual-e5-small-q4-int8", "dim": 384}
 
 
 def test_filters_follow_writes(icecat_engine):

@@ -156,10 +156,10 @@ def test_cli_rerank_and_embed_json(tmp_path):
     assert none.exit_code == 1 and "no reranker configured" in none.output
     out = runner.invoke(cli, ["embed", "usb-c charger", "cargador", "--json"])
     answer = json.loads(out.output)
-    assert answer["model"] == "use-multilingual-v3-int8" and len(answer["data"]) == 2
-    assert len(answer["data"][0]["embedding"]) == 512
+    assert answer["model"] == "multilingual-e5-small-q4-int8" and len(answer["data"]) == 2
+    assert len(answer["data"][0]["embedding"]) == 384
     fixed = runner.invoke(cli, ["embed", "x", "--dimensions", "64"])
-    assert fixed.exit_code == 1 and "fixed size of 512" in fixed.output
+    assert fixed.exit_code == 1 and "fixed size of 384" in fixed.output
 
 
 def test_search_cli_with_a_qwen3_reranker_folder(tmp_path, icecat_items):

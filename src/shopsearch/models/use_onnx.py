@@ -1,4 +1,4 @@
-"""Universal Sentence Encoder multilingual v3, int8 ONNX: the default model.
+"""Universal Sentence Encoder multilingual v3, int8 ONNX ("use-onnx"; the default model before e5-small).
 
 Google's USE-multilingual v3 (Apache-2.0; 16 languages including zh, en and
 es; 512 dimensions) as the int8 ONNX export that the PyPI package

@@ -31,6 +31,7 @@ from ..index.store import CatalogueStore
 from ..index.vector import VectorIndex
 from ..index.vector_hnsw import HnswVectorIndex
 from ..models import Embedder, ModelUnavailable, Reranker, create_embedder, create_reranker
+from ..models.factory import builtin_for_model
 from ..text import Analyzer, surface_tokens
 from ..text.chunking import approximate_tokens, chunk_text
 from ..text.highlight import highlight_spans
@@ -201,7 +202,8 @@ class Engine:
         store = None
         try:
             store = CatalogueStore(db_path, read_only=lock_fd is None)
-            embedder = embedder or create_embedder(config.model)
+            if embedder is None:
+                embedder = create_embedder(config.model, _recorded_builtin(store, config.model))
             _check_model(store, embedder, writable=lock_fd is not None)
             boosts = {
                 "all": config.keyword.all_boost,
@@ -703,6 +705,15 @@ def _try_lock(path: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _recorded_builtin(store: CatalogueStore, config) -> str | None:
+    """Under the "default" model, a directory built with another built-in model keeps using it
+    (the default changed from USE to e5-small; older directories stay searchable)."""
+    recorded = store.get_meta("model")
+    if config.embedder != "default" or recorded is None:
+        return None
+    return builtin_for_model(json.loads(recorded)["name"])
 
 
 def _check_model(store: CatalogueStore, embedder: Embedder, writable: bool) -> None:
