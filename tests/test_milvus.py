@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("pymilvus", reason="pip install 'shopsearch[milvus]'")
 pytest.importorskip("milvus_lite", reason="pip install 'shopsearch[milvus]'")
@@ -268,3 +271,88 @@ def test_long_descriptions_chunk_vectors_live_in_their_own_collection(tmp_path, 
         assert client.has_collection("shopsearch_items_chunks")
     with Engine.open(tmp_path / "long", config=config, embedder=embedder) as engine:  # survives a reopen
         assert [h.id for h in engine.search("non-stick pan for eggs", mode="vector", k=1).hits] == ["17"]
+
+
+# -- BM25 on the server (KeywordConfig.backend = "milvus") ------------------------------------
+
+def server_keyword_config(uri: str) -> EngineConfig:
+    base = EngineConfig()
+    return dataclasses.replace(base, vector=VectorConfig(backend="milvus", uri=uri),
+                               keyword=dataclasses.replace(base.keyword, backend="milvus"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=12), st.text(max_size=12))
+def test_escaped_terms_are_one_plain_word_and_stay_distinct(a, b):
+    from shopsearch.index.keyword_milvus import escape_term
+
+    assert re.fullmatch(r"[a-z0-9]*", escape_term(a))
+    assert (escape_term(a) == escape_term(b)) == (a == b)
+
+
+@pytest.fixture(scope="module")
+def server_bm25(tmp_path_factory, embedder, icecat_items, engines):
+    from shopsearch import Engine
+
+    folder = tmp_path_factory.mktemp("milvus-bm25")
+    engine = Engine.open(folder / "data", config=server_keyword_config(f"milvus-lite:{folder / 'milvus.db'}"),
+                         embedder=embedder)
+    engine.upsert(icecat_items)
+    yield engine
+    engine.close()
+
+
+def test_server_bm25_ranks_like_the_local_keyword_index(server_bm25, engines):
+    from shopsearch.index.keyword_milvus import MilvusKeywordIndex
+
+    embedded, _ = engines
+    assert isinstance(server_bm25._keyword, MilvusKeywordIndex) and server_bm25._keyword.count() == len(embedded)
+    overlaps = []
+    for query in ("laptop bag", "wireless mouse", "hp toner", "usb-c cable", "funda para portátil", "蓝牙音箱"):
+        ours, theirs = ids(server_bm25.search(query, mode="keyword", k=10)), ids(embedded.search(query, mode="keyword", k=10))
+        if theirs:
+            overlaps.append(len(set(ours) & set(theirs)) / len(theirs))
+            assert ours[0] in theirs[:3]  # the best local hit's neighbourhood agrees
+    assert np.mean(overlaps) >= 0.7
+    judged = load_judgments(FIXTURES / "icecat_slice_ratings.csv")
+    for mode in ("keyword", "hybrid"):
+        ours = evaluate(server_bm25, judged, {"mode": mode}).summary()["ndcg@10"]
+        theirs = evaluate(embedded, judged, {"mode": mode}).summary()["ndcg@10"]
+        assert ours >= 0.95 * theirs, (mode, ours, theirs)
+
+
+def test_server_bm25_filters_deletes_and_reopen(tmp_path, embedder, icecat_items, monkeypatch):
+    import shopsearch.index.keyword_milvus as keyword_milvus
+    from shopsearch import Engine
+
+    config = server_keyword_config(f"milvus-lite:{tmp_path / 'milvus.db'}")
+    with Engine.open(tmp_path / "data", config=config, embedder=embedder) as engine:
+        engine.upsert(icecat_items)
+        for limit in (10_000, -1):  # the filter as row ids, then as a deeper unfiltered read
+            monkeypatch.setattr(keyword_milvus, "ROW_ID_LIMIT", limit)
+            hits = engine.search("laptop bag", mode="keyword", k=10, filters=["brand=Targus,Case Logic"]).hits
+            assert hits and {h.item["brand"] for h in hits} <= {"Targus", "Case Logic"}
+        gone = ids(engine.search("laptop bag", mode="keyword", k=1))[0]
+        engine.delete([gone])
+        assert gone not in ids(engine.search("laptop bag", mode="keyword", k=20))
+        count, seq = engine._keyword.count(), engine._store.last_seq()
+    with Engine.open(tmp_path / "data", config=config, embedder=embedder) as engine:  # nothing replayed twice
+        assert engine._keyword.count() == count == len(icecat_items) - 1 and engine._keyword.applied_seq == seq
+
+
+def test_server_bm25_over_the_network(milvus_server, tmp_path, embedder, icecat_items, engines):
+    from shopsearch import Engine
+
+    embedded, _ = engines
+    with Engine.open(tmp_path / "data", config=server_keyword_config(milvus_server), embedder=embedder) as engine:
+        engine.upsert(icecat_items)
+        ours, theirs = ids(engine.search("laptop bag", mode="keyword", k=10)), ids(embedded.search("laptop bag", mode="keyword", k=10))
+        assert len(set(ours) & set(theirs)) >= 7
+
+
+def test_a_milvus_2_3_server_says_bm25_needs_2_5(milvus_2_3, tmp_path, embedder):
+    from shopsearch import Engine
+    from shopsearch.search.engine import DataDirError
+
+    with pytest.raises(DataDirError, match=r"is 2\.3: BM25 needs Milvus 2\.5 or later.*SHOPSEARCH_KEYWORD__BACKEND=tantivy"):
+        Engine.open(tmp_path / "data", config=server_keyword_config(milvus_2_3), embedder=embedder)

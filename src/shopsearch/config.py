@@ -61,7 +61,7 @@ class VectorConfig:
 
 @dataclass(frozen=True)
 class KeywordConfig:
-    backend: str = "tantivy"
+    backend: str = "tantivy"  # tantivy (local, in the data dir) | milvus (BM25 on the vector leg's Milvus, 2.5+)
     stem_languages: tuple[str, ...] = ("english", "spanish")
     # BM25 is scored on all text fields combined (all_boost) plus extra credit
     # for matching in a particular field (title over brand over description);

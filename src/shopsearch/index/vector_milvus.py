@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -38,7 +39,7 @@ _BATCH = 1000
 ROW_ID_LIMIT = 10_000
 
 
-def _client(uri: str):
+def milvus_client(uri: str):
     try:
         from pymilvus import MilvusClient
     except ImportError as exc:
@@ -50,6 +51,16 @@ def _client(uri: str):
     if uri.startswith("milvus://"):
         return MilvusClient(uri="http://" + uri.removeprefix("milvus://"))
     raise ValueError(f"a Milvus URI is milvus-lite:PATH or milvus://HOST:PORT, got {uri!r}")
+
+
+def server_version(client) -> tuple[int, int] | None:
+    """(major, minor) of the Milvus server behind a client; None when it does not say (milvus-lite)."""
+    try:
+        text = str(client.get_server_version())
+    except Exception:  # noqa: BLE001 - an older or embedded server without the call
+        return None
+    found = re.search(r"(\d+)\.(\d+)", text)
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def row_filter(allowed: np.ndarray) -> str:
@@ -71,7 +82,7 @@ class MilvusVectorIndex:
         self.dim = dim
         self._config = config
         self.collection = collection
-        self._client = _client(config.uri)
+        self._client = milvus_client(config.uri)
         self.filters_on_server = self._ensure_collection(filter_fields)
         state_file = self.state_dir / _STATE
         state = json.loads(state_file.read_text()) if state_file.exists() else {}

@@ -212,10 +212,7 @@ class Engine:
                 "category": config.keyword.category_boost,
                 "description": config.keyword.description_boost,
             }
-            try:
-                keyword = TantivyKeywordIndex(data_dir / "keyword", boosts, writable=lock_fd is not None)
-            except IncompatibleIndex as exc:
-                raise DataDirError(str(exc)) from None
+            keyword = _keyword_index(data_dir, config, boosts, writable=lock_fd is not None)
             vector = _vector_index(data_dir / "vector", embedder.dim, config)
             chunks = ChunkIndex(_vector_index(data_dir / "vector-chunks", embedder.dim, config, chunks=True),
                                 store.chunk_rows())
@@ -705,6 +702,22 @@ def _try_lock(path: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _keyword_index(data_dir: Path, config: EngineConfig, boosts: dict[str, float], writable: bool) -> KeywordIndex:
+    if config.keyword.backend == "milvus":
+        from ..index.keyword_milvus import BM25Unsupported, MilvusKeywordIndex
+
+        try:
+            return MilvusKeywordIndex(data_dir / "keyword-milvus", config.vector.uri, config.vector.collection + "_text")
+        except BM25Unsupported as exc:
+            raise DataDirError(str(exc)) from None
+    if config.keyword.backend != "tantivy":
+        raise ValueError(f"keyword backend must be tantivy or milvus, got {config.keyword.backend!r}")
+    try:
+        return TantivyKeywordIndex(data_dir / "keyword", boosts, writable=writable)
+    except IncompatibleIndex as exc:
+        raise DataDirError(str(exc)) from None
 
 
 def _recorded_builtin(store: CatalogueStore, config) -> str | None:
