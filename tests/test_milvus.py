@@ -169,6 +169,7 @@ def test_dense_search_and_filters_on_a_real_milvus_2_3_server(milvus_2_3, engine
                        set(ids(embedded.search(query, mode="vector", k=10)))) >= 9
         filtered = engine.search("laptop bag", mode="hybrid", k=5, filters=["brand=Targus,Case Logic"])
         assert filtered.hits and {h.item["brand"] for h in filtered.hits} <= {"Targus", "Case Logic"}
+        assert not engine._vector.promoted  # no nullable scalar fields before 2.5: JSON copies only
         monkeypatch.setattr(vector_milvus, "ROW_ID_LIMIT", -1)  # the same filters as server expressions
         for spec in (["brand=Targus,Case Logic"], ["price<=30", "attr_t_product_colour=black"]):
             assert ids(engine.search("laptop bag", mode="vector", k=10, filters=spec)) == \
@@ -223,6 +224,12 @@ def test_filters_run_on_the_server_and_select_the_rows_the_engine_selects(engine
         found = index._client.query(index.collection, filter=expression, output_fields=["row"], consistency_level="Strong")
         # (a negated condition's mask also covers row numbers no item holds)
         assert {hit["row"] for hit in found} == set(np.flatnonzero(mask).tolist()) & live, spec
+    # Brand, category and price filters read the typed scalar columns; other fields the JSON copies.
+    assert index.promoted == {"brand", "category", "price"}
+    both = parse_filters(["brand=Targus,Case Logic", "price<=30", "attr_t_product_colour=black"])
+    expression = index.filter_expression(on_milvus._mask(both), both)
+    assert 'brand in ["targus", "case logic"]' in expression and "price <= 30" in expression
+    assert 'json_contains_any(keys["attr_t_product_colour"]' in expression
     # Free-text fields are not copied to the server: those conditions go as the row mask.
     conditions = parse_filters(["title=anything"])
     assert index.filter_expression(on_milvus._mask(conditions), conditions).startswith("row ")
@@ -356,3 +363,34 @@ def test_a_milvus_2_3_server_says_bm25_needs_2_5(milvus_2_3, tmp_path, embedder)
 
     with pytest.raises(DataDirError, match=r"is 2\.3: BM25 needs Milvus 2\.5 or later.*SHOPSEARCH_KEYWORD__BACKEND=tantivy"):
         Engine.open(tmp_path / "data", config=server_keyword_config(milvus_2_3), embedder=embedder)
+
+
+def test_promoted_columns_treat_missing_values_as_the_local_filter_does(tmp_path, embedder):
+    from shopsearch import Engine
+    from shopsearch.index.filters import parse_filters, server_expression
+    from shopsearch.index.items import Item
+    from shopsearch.index.vector_milvus import MilvusVectorIndex
+
+    index = MilvusVectorIndex(tmp_path / "state", 2, VectorConfig(backend="milvus", uri=f"milvus-lite:{tmp_path / 'm.db'}"),
+                              "promoted")
+    records = [{"id": "a", "title": "x", "brand": "HP", "price": 10.0, "category": "Printers"},
+               {"id": "b", "title": "y"},  # no brand, category or price: nulls in the typed columns
+               {"id": "c", "title": "z", "brand": "Dell", "price": 100.0}]
+    index.apply(1, [0, 1, 2], np.asarray([[1, 0], [0, 1], [1, 1]], dtype=np.float32) / [[1], [1], [2 ** 0.5]], [], records)
+    expected = {"brand=hp": {0}, "brand!=HP": {1, 2}, "price<=50": {0}, "price>50": {2},
+                "category=printers": {0}, "category!=printers": {1, 2}}
+    for spec, rows in expected.items():
+        conditions = parse_filters([spec])
+        typed = server_expression(conditions, index.promoted)
+        assert "keys[" not in typed and "num_" not in typed, typed
+        found = {hit["row"] for hit in index._client.query("promoted", filter=typed, output_fields=["row"],
+                                                            consistency_level="Strong")}
+        assert found == rows, (spec, typed)
+    with Engine.open(tmp_path / "local", embedder=embedder) as local:  # the same items, filtered locally
+        local.upsert([Item.from_record(r) for r in records])
+        by_id = {r["id"]: i for i, r in enumerate(records)}
+        for spec, rows in expected.items():
+            hits = local.search("x y z", mode="keyword", k=10, filters=[spec]).hits + \
+                local.search("x", mode="vector", k=10, filters=[spec]).hits
+            assert {by_id[h.id] for h in hits} == rows, spec
+    index.close()

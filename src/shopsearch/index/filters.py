@@ -238,9 +238,29 @@ def filter_values(record: Mapping[str, Any]) -> tuple[dict[str, list[str]], dict
     return keys, low, high
 
 
-def server_expression(conditions: Sequence[Condition]) -> str | None:
-    """A Milvus boolean expression over filter_values' JSON fields (`keys`, `num_min`, `num_max`)
-    equal to evaluate(conditions), or None when a condition needs the local mask."""
+# Canonical fields a search server can hold as typed scalar columns (one value per item, null
+# when absent) with their own index: strings by normalised key (eq/ne), the price as a number (ranges).
+PROMOTED_KEYS = ("brand", "category")
+PROMOTED_NUMBERS = ("price",)
+
+
+def promoted_values(record: Mapping[str, Any]) -> dict[str, str | float | None]:
+    """The typed scalar copies of a record's canonical filter fields (None when absent)."""
+    values: dict[str, str | float | None] = {}
+    for name in PROMOTED_KEYS:
+        value = record.get(name)
+        values[name] = normalize_value(value) if value is not None and not isinstance(value, (list, dict)) else None
+    for name in PROMOTED_NUMBERS:
+        value = record.get(name)
+        values[name] = _number(value) if not isinstance(value, (bool, list, dict)) and value is not None else None
+    return values
+
+
+def server_expression(conditions: Sequence[Condition], promoted: frozenset[str] = frozenset()) -> str | None:
+    """A Milvus boolean expression equal to evaluate(conditions), or None when a condition needs
+    the local mask. Over filter_values' JSON fields (`keys`, `num_min`, `num_max`), or, for the
+    `promoted` scalar columns, over those: `brand in [...]`, `price <= 50` (a null never matches
+    `in` or a range, and `not (x in [...])` keeps it, as the JSON form and the local mask do)."""
     parts = []
     for condition in conditions:
         if condition.field in SERVER_UNFILTERED:
@@ -248,11 +268,17 @@ def server_expression(conditions: Sequence[Condition]) -> str | None:
         field = json.dumps(condition.field, ensure_ascii=False)
         if condition.op in ("eq", "ne"):
             wanted = json.dumps(list(dict.fromkeys(map(normalize_value, condition.values))), ensure_ascii=False)
-            part = f"json_contains_any(keys[{field}], {wanted})"
-            parts.append(part if condition.op == "eq" else f"not {part}")
+            if condition.field in promoted and condition.field in PROMOTED_KEYS:
+                part = f"{condition.field} in {wanted}"
+            else:
+                part = f"json_contains_any(keys[{field}], {wanted})"
+            parts.append(part if condition.op == "eq" else f"not ({part})")
         else:
             bound = repr(_number(condition.values[0]))
-            side = "num_max" if condition.op in ("gt", "gte") else "num_min"
             symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[condition.op]
+            if condition.field in promoted and condition.field in PROMOTED_NUMBERS:
+                parts.append(f"{condition.field} {symbol} {bound}")
+                continue
+            side = "num_max" if condition.op in ("gt", "gte") else "num_min"
             parts.append(f"{side}[{field}] {symbol} {bound}")
     return " and ".join(f"({p})" for p in parts)

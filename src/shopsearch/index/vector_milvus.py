@@ -4,7 +4,9 @@ The catalogue (SQLite) stays the source of truth, as with the embedded index:
 Milvus holds one row per product (`row`, the catalogue's row number, and its
 dense vector, plus every field's filter values: `keys` (normalised values
 for eq/ne), `num_min` / `num_max` (for ranges), JSON fields computed as the
-engine's own filter columns compute them) and a local state file records the
+engine's own filter columns compute them; on servers 2.5+ also `brand`, `category` and
+`price` as typed, nullable, indexed scalar columns, which filters on them use) and a local
+state file records the
 last catalogue sequence Milvus has been flushed with. Opening replays what
 came after, and replaying twice is harmless because writes are upserts by
 row. A filter goes to the server as the engine's row mask, a row-id
@@ -28,7 +30,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..config import VectorConfig
-from .filters import Condition, filter_values, server_expression
+from .filters import (PROMOTED_KEYS, PROMOTED_NUMBERS, Condition, filter_values, normalize_value, promoted_values,
+                      server_expression)
 
 _STATE = "milvus-state.json"
 _BATCH = 1000
@@ -37,6 +40,8 @@ _BATCH = 1000
 # the same filter as a JSON expression in 931 ms (lite evaluates JSON per row in Python).
 # Beyond it, only the expression scales (a filter keeping millions of rows of a big catalogue).
 ROW_ID_LIMIT = 10_000
+NULLABLE_SINCE = (2, 5)  # nullable scalar fields, which the promoted brand/category/price columns are
+_KEY_BYTES = 1024
 
 
 def milvus_client(uri: str):
@@ -83,6 +88,7 @@ class MilvusVectorIndex:
         self._config = config
         self.collection = collection
         self._client = milvus_client(config.uri)
+        self.promoted: frozenset[str] = frozenset()
         self.filters_on_server = self._ensure_collection(filter_fields)
         state_file = self.state_dir / _STATE
         state = json.loads(state_file.read_text()) if state_file.exists() else {}
@@ -100,7 +106,9 @@ class MilvusVectorIndex:
             if dims and int(dims[0]) != self.dim:
                 raise ValueError(f"Milvus collection {self.collection!r} holds {dims[0]}-d vectors, the model makes {self.dim}-d")
             self._client.load_collection(self.collection)
-            return {"keys", "num_min", "num_max"} <= {f["name"] for f in fields}
+            names = {f["name"] for f in fields}
+            self.promoted = frozenset(names & {*PROMOTED_KEYS, *PROMOTED_NUMBERS})
+            return {"keys", "num_min", "num_max"} <= names
         schema = self._client.create_schema(auto_id=False)
         schema.add_field("row", DataType.INT64, is_primary=True)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=self.dim)
@@ -109,6 +117,18 @@ class MilvusVectorIndex:
         index = self._client.prepare_index_params()
         index.add_index("dense", index_type="HNSW", metric_type="COSINE",
                         params={"M": self._config.m, "efConstruction": self._config.ef_construction})
+        version = server_version(self._client)
+        if filter_fields and (version is None or version >= NULLABLE_SINCE):
+            # Brand, category and price also as typed, nullable, indexed scalar columns: a
+            # filter on them reads an inverted index instead of parsing every row's JSON.
+            # Servers before 2.5 have no nullable fields; there the JSON copies serve alone.
+            for name in PROMOTED_KEYS:
+                schema.add_field(name, DataType.VARCHAR, max_length=_KEY_BYTES, nullable=True)
+            for name in PROMOTED_NUMBERS:
+                schema.add_field(name, DataType.DOUBLE, nullable=True)
+            for name in (*PROMOTED_KEYS, *PROMOTED_NUMBERS):
+                index.add_index(name, index_type="INVERTED")
+            self.promoted = frozenset((*PROMOTED_KEYS, *PROMOTED_NUMBERS))
         # Strong: a search right after a write sees it, as with the embedded index (Milvus's
         # default, Bounded, may answer from a few seconds ago).
         self._client.create_collection(self.collection, schema=schema, index_params=index, consistency_level="Strong")
@@ -126,6 +146,12 @@ class MilvusVectorIndex:
                 entity = {"row": int(rows[i]), "dense": vectors[i].tolist()}
                 if self.filters_on_server:
                     entity["keys"], entity["num_min"], entity["num_max"] = filter_values(records[i])
+                if self.promoted:
+                    promoted = promoted_values(records[i])
+                    for name in PROMOTED_KEYS:  # a key longer than the column holds stays in the JSON copy only
+                        if promoted[name] is not None and len(promoted[name].encode()) > _KEY_BYTES:
+                            promoted[name] = None
+                    entity.update((name, promoted[name]) for name in self.promoted)
                 part.append(entity)
             self._client.upsert(self.collection, part)
         self.applied_seq = max(self.applied_seq, seq)
@@ -137,10 +163,19 @@ class MilvusVectorIndex:
             return ""
         short = min(int(np.count_nonzero(allowed)), int(np.count_nonzero(~allowed))) <= ROW_ID_LIMIT
         if where and self.filters_on_server and not short:
-            expression = server_expression(where)
+            expression = server_expression(where, self._promotable(where))
             if expression is not None:
                 return expression
         return row_filter(allowed)
+
+    def _promotable(self, where: Sequence[Condition]) -> frozenset[str]:
+        """Promoted columns a filter may use: a brand or category value too long for its column
+        is null there (kept in JSON only), so conditions naming such a value use the JSON copy."""
+        fields = set(self.promoted)
+        for condition in where:
+            if condition.field in PROMOTED_KEYS and any(len(normalize_value(v).encode()) > _KEY_BYTES for v in condition.values):
+                fields.discard(condition.field)
+        return frozenset(fields)
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
                exact: bool = False, where: Sequence[Condition] | None = None) -> tuple[np.ndarray, np.ndarray]:
