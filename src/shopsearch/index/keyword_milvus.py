@@ -6,9 +6,9 @@ live on the cluster and grow with it. What goes into that field is shopsearch's 
 analysis (jieba words, stems, folded accents, model-number variants), each term escaped
 to one ASCII word that the server's standard tokenizer keeps whole: the server counts and
 scores exactly our terms. Measured on Icecat (95 judged queries, nDCG@10): the server's
-own standard analyzer with English stemming 0.600, our terms escaped 0.627, tantivy
-locally 0.633 (tantivy also takes each query word's best variant and boosts title and
-brand; the server sums the first variant of each word over one combined field).
+own standard analyzer with English stemming 0.600, our terms escaped 0.627, with title and
+brand terms repeated (the field boost) 0.630, tantivy locally 0.633 (tantivy also takes
+each query word's best variant; the server sums the first variant of each word).
 
 Servers before 2.5 have no BM25 function: opening says so, and keyword search stays
 local (the vector leg and filters still run on such a server).
@@ -32,6 +32,7 @@ from .vector_milvus import ROW_ID_LIMIT, milvus_client, row_filter, server_versi
 
 _STATE = "milvus-keyword-state.json"
 _BATCH = 1000
+_REPEATED = ("title", "brand")
 FLUSH_ROWS = 50_000  # rows written between flushes (and state records)
 _MAX_TEXT = 60_000  # characters of escaped terms per product (the VARCHAR holds 65,535 bytes)
 BM25_SINCE = (2, 5)
@@ -93,7 +94,11 @@ class MilvusKeywordIndex:
             self._client.delete(self.collection, ids=gone[start:start + _BATCH])
         entities = []
         for row, fields in upserts.items():
-            terms = " ".join(fields.get(name, "") for name in TEXT_FIELDS).split()
+            # Title and brand terms twice: one field on the server, so repetition is the boost
+            # (tantivy adds 0.1 x title and 0.05 x brand BM25 locally). Icecat keyword nDCG@10:
+            # 0.627 without, 0.629 title twice, 0.630 title and brand twice (local 0.633).
+            boosted = [*(fields.get(name, "") for name in TEXT_FIELDS), *(fields.get(name, "") for name in _REPEATED)]
+            terms = " ".join(boosted).split()
             entities.append({"row": int(row), "text": " ".join(map(escape_term, terms))[:_MAX_TEXT]})
         for start in range(0, len(entities), _BATCH):
             self._client.insert(self.collection, entities[start:start + _BATCH])
