@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -29,3 +29,20 @@ class KeywordIndex(Protocol):
     def size_bytes(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+def top_allowed(read: Callable[[int], tuple[np.ndarray, np.ndarray]], limit: int, allowed: np.ndarray,
+                first_depth: int, max_depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top `limit` rows the mask allows, from an unfiltered ranking that `read(depth)`
+    returns `depth` deep: they are its first allowed rows, so read deeper (x4) until `limit`
+    pass, the ranking ends, or max_depth is reached. Rows past the mask were added after it
+    was computed (another process writing): they are not known to pass, so they are dropped."""
+    depth = min(first_depth, max_depth)
+    while True:
+        rows, scores = read(depth)
+        keep = np.zeros(len(rows), dtype=bool)
+        inside = rows < len(allowed)
+        keep[inside] = allowed[rows[inside]]
+        if np.count_nonzero(keep) >= limit or len(rows) < depth or depth >= max_depth:
+            return rows[keep][:limit], scores[keep][:limit]
+        depth = min(max_depth, depth * 4)

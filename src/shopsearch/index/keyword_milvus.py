@@ -27,11 +27,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .keyword import TEXT_FIELDS
+from .keyword import TEXT_FIELDS, top_allowed
 from .vector_milvus import ROW_ID_LIMIT, milvus_client, row_filter, server_version
 
 _STATE = "milvus-keyword-state.json"
 _BATCH = 1000
+_MAX_LIMIT = 16384  # Milvus answers at most this many hits per search
 _REPEATED = ("title", "brand")
 FLUSH_ROWS = 50_000  # rows written between flushes (and state records)
 _MAX_TEXT = 60_000  # characters of escaped terms per product (the VARCHAR holds 65,535 bytes)
@@ -130,18 +131,10 @@ class MilvusKeywordIndex:
         if allowed is None or short:
             return self._search(text, limit, row_filter(allowed) if short else "")
         # A broad filter: the top of the unfiltered ranking, read deeper until `limit` rows pass.
-        depth = min(16384, limit * 4)
-        while True:
-            rows, scores = self._search(text, depth, "")
-            keep = np.zeros(len(rows), dtype=bool)
-            inside = rows < len(allowed)
-            keep[inside] = allowed[rows[inside]]
-            if np.count_nonzero(keep) >= limit or len(rows) < depth or depth >= 16384:
-                return rows[keep][:limit], scores[keep][:limit]
-            depth = min(16384, depth * 4)
+        return top_allowed(lambda depth: self._search(text, depth, ""), limit, allowed, limit * 4, _MAX_LIMIT)
 
     def _search(self, text: str, limit: int, expression: str) -> tuple[np.ndarray, np.ndarray]:
-        hits = self._client.search(self.collection, data=[text], anns_field="sparse", limit=min(limit, 16384),
+        hits = self._client.search(self.collection, data=[text], anns_field="sparse", limit=min(limit, _MAX_LIMIT),
                                    filter=expression, search_params={"metric_type": "BM25"},
                                    consistency_level="Strong")[0]
         rows = np.asarray([hit["id"] if "id" in hit else hit["row"] for hit in hits], dtype=np.int64)

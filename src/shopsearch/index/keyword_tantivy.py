@@ -17,7 +17,7 @@ import numpy as np
 import tantivy
 from tantivy import Occur, Query
 
-from .keyword import TEXT_FIELDS
+from .keyword import TEXT_FIELDS, top_allowed
 
 _STATE = "state.json"
 # All text fields in one: BM25 saturates a term's frequency across the whole
@@ -99,19 +99,8 @@ class TantivyKeywordIndex:
             keys = np.flatnonzero(allowed).tolist()
             only = Query.const_score_query(Query.term_set_query(self._schema, "key", keys), 0.0)
             return self._hits(searcher, Query.boolean_query([(Occur.Must, query), (Occur.Must, only)]), limit)
-        # Exact top-k among allowed rows: they are the first k allowed rows of
-        # the full ranking, so read the ranking deeper until k pass or it ends.
-        depth = min(total, math.ceil(limit * len(allowed) / n_allowed * 1.5) + 16)
-        while True:
-            rows, scores = self._hits(searcher, query, depth)
-            # Rows past the mask were added after it was computed (another
-            # process writing): they are not known to pass the filter.
-            keep = np.zeros(len(rows), dtype=bool)
-            inside = rows < len(allowed)
-            keep[inside] = allowed[rows[inside]]
-            if np.count_nonzero(keep) >= limit or len(rows) < depth or depth >= total:
-                return rows[keep][:limit], scores[keep][:limit]
-            depth = min(total, depth * 4)
+        first = math.ceil(limit * len(allowed) / n_allowed * 1.5) + 16
+        return top_allowed(lambda depth: self._hits(searcher, query, depth), limit, allowed, first, total)
 
     def _query(self, groups: Sequence[tuple[str, ...]]) -> Query:
         clauses = []

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..config import EngineConfig
+from ..config import EngineConfig, ModelConfig
 from ..index.chunks import ChunkIndex, merge_best
 from ..index.filters import Column, InvalidFilter, evaluate, parse_filters
 from ..index.items import Item, document_text
@@ -720,7 +720,7 @@ def _keyword_index(data_dir: Path, config: EngineConfig, boosts: dict[str, float
         raise DataDirError(str(exc)) from None
 
 
-def _recorded_builtin(store: CatalogueStore, config) -> str | None:
+def _recorded_builtin(store: CatalogueStore, config: ModelConfig) -> str | None:
     """Under the "default" model, a directory built with another built-in model keeps using it
     (the default changed from USE to e5-small; older directories stay searchable)."""
     recorded = store.get_meta("model")
