@@ -150,7 +150,12 @@ def test_search_facets_explanation_and_paging(page, servers):
     brand = brand_box.get_attribute("value")
     brand_box.check()
     expect(page.locator("#facets input[data-facet=brand]:checked")).to_have_count(1)
-    page.wait_for_function("() => [...document.querySelectorAll('#results .brand')].length > 0")
+    # The old page stays on screen until the filtered answer arrives: wait for that answer, not any cards.
+    page.wait_for_function(
+        "brand => { const b = [...document.querySelectorAll('#results .brand')].map(e => e.innerText);"
+        " return b.length > 0 && b.every(x => x === brand); }",
+        arg=brand,
+    )
     brands = page.locator("#results .brand").all_inner_texts()
     assert brands and set(brands) == {brand}
     shot(page, "search-facet")
