@@ -16,7 +16,7 @@ pytest.importorskip("milvus_lite", reason="pip install 'shopsearch[milvus]'")
 from shopsearch.config import EngineConfig, VectorConfig  # noqa: E402
 from shopsearch.eval.evaluator import evaluate  # noqa: E402
 from shopsearch.eval.judgments import load_judgments  # noqa: E402
-from shopsearch.index.vector_milvus import row_filter  # noqa: E402
+from shopsearch.index.milvus import row_filter  # noqa: E402
 
 from conftest import FIXTURES  # noqa: E402
 
@@ -156,7 +156,7 @@ def milvus_2_3(tmp_path):
 
 def test_dense_search_and_filters_on_a_real_milvus_2_3_server(milvus_2_3, engines, tmp_path, embedder, icecat_items,
                                                               monkeypatch):
-    import shopsearch.index.vector_milvus as vector_milvus
+    import shopsearch.index.milvus as milvus_common
     from shopsearch import Engine
 
     embedded, _ = engines
@@ -170,7 +170,7 @@ def test_dense_search_and_filters_on_a_real_milvus_2_3_server(milvus_2_3, engine
         filtered = engine.search("laptop bag", mode="hybrid", k=5, filters=["brand=Targus,Case Logic"])
         assert filtered.hits and {h.item["brand"] for h in filtered.hits} <= {"Targus", "Case Logic"}
         assert not engine._vector.promoted  # no nullable scalar fields before 2.5: JSON copies only
-        monkeypatch.setattr(vector_milvus, "ROW_ID_LIMIT", -1)  # the same filters as server expressions
+        monkeypatch.setattr(milvus_common, "ROW_ID_LIMIT", -1)  # the same filters as server expressions
         for spec in (["brand=Targus,Case Logic"], ["price<=30", "attr_t_product_colour=black"]):
             assert ids(engine.search("laptop bag", mode="vector", k=10, filters=spec)) == \
                 ids(embedded.search("laptop bag", mode="vector", k=10, filters=spec))
@@ -206,10 +206,10 @@ SERVER_FILTERS = [
 
 
 def test_filters_run_on_the_server_and_select_the_rows_the_engine_selects(engines, monkeypatch):
-    import shopsearch.index.vector_milvus as vector_milvus
+    import shopsearch.index.milvus as milvus_common
     from shopsearch.index.filters import parse_filters
 
-    monkeypatch.setattr(vector_milvus, "ROW_ID_LIMIT", -1)  # the slice is small: force the expressions
+    monkeypatch.setattr(milvus_common, "ROW_ID_LIMIT", -1)  # the slice is small: force the expressions
     _, on_milvus = engines
     index = on_milvus._vector
     assert index.filters_on_server
@@ -233,7 +233,7 @@ def test_filters_run_on_the_server_and_select_the_rows_the_engine_selects(engine
     # Free-text fields are not copied to the server: those conditions go as the row mask.
     conditions = parse_filters(["title=anything"])
     assert index.filter_expression(on_milvus._mask(conditions), conditions).startswith("row ")
-    monkeypatch.setattr(vector_milvus, "ROW_ID_LIMIT", 10_000)  # short id lists go as ids
+    monkeypatch.setattr(milvus_common, "ROW_ID_LIMIT", 10_000)  # short id lists go as ids
     conditions = parse_filters(["brand=Targus"])
     assert index.filter_expression(on_milvus._mask(conditions), conditions).startswith("row in [")
 
@@ -291,7 +291,7 @@ def server_keyword_config(uri: str) -> EngineConfig:
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=12), st.text(max_size=12))
 def test_escaped_terms_are_one_plain_word_and_stay_distinct(a, b):
-    from shopsearch.index.keyword_milvus import escape_term
+    from shopsearch.index.milvus import escape_term
 
     assert re.fullmatch(r"[a-z0-9]*", escape_term(a))
     assert (escape_term(a) == escape_term(b)) == (a == b)
@@ -305,15 +305,18 @@ def server_bm25(tmp_path_factory, embedder, icecat_items, engines):
     engine = Engine.open(folder / "data", config=server_keyword_config(f"milvus-lite:{folder / 'milvus.db'}"),
                          embedder=embedder)
     engine.upsert(icecat_items)
+    # Flushed, as `shopsearch index` leaves a load: milvus-lite scores a filtered BM25 search over
+    # a growing (unflushed) segment with statistics of the filtered rows only.
+    engine._save_vectors()
     yield engine
     engine.close()
 
 
 def test_server_bm25_ranks_like_the_local_keyword_index(server_bm25, engines):
-    from shopsearch.index.keyword_milvus import MilvusKeywordIndex
+    from shopsearch.index.keyword_milvus import SharedMilvusKeywordIndex
 
     embedded, _ = engines
-    assert isinstance(server_bm25._keyword, MilvusKeywordIndex) and server_bm25._keyword.count() == len(embedded)
+    assert isinstance(server_bm25._keyword, SharedMilvusKeywordIndex) and server_bm25._keyword.count() == len(embedded)
     overlaps = []
     for query in ("laptop bag", "wireless mouse", "hp toner", "usb-c cable", "funda para portátil", "蓝牙音箱"):
         ours, theirs = ids(server_bm25.search(query, mode="keyword", k=10)), ids(embedded.search(query, mode="keyword", k=10))
@@ -329,14 +332,14 @@ def test_server_bm25_ranks_like_the_local_keyword_index(server_bm25, engines):
 
 
 def test_server_bm25_filters_deletes_and_reopen(tmp_path, embedder, icecat_items, monkeypatch):
-    import shopsearch.index.keyword_milvus as keyword_milvus
+    import shopsearch.index.milvus as milvus_common
     from shopsearch import Engine
 
     config = server_keyword_config(f"milvus-lite:{tmp_path / 'milvus.db'}")
     with Engine.open(tmp_path / "data", config=config, embedder=embedder) as engine:
         engine.upsert(icecat_items)
         for limit in (10_000, -1):  # the filter as row ids, then as a deeper unfiltered read
-            monkeypatch.setattr(keyword_milvus, "ROW_ID_LIMIT", limit)
+            monkeypatch.setattr(milvus_common, "ROW_ID_LIMIT", limit)
             hits = engine.search("laptop bag", mode="keyword", k=10, filters=["brand=Targus,Case Logic"]).hits
             assert hits and {h.item["brand"] for h in hits} <= {"Targus", "Case Logic"}
         gone = ids(engine.search("laptop bag", mode="keyword", k=1))[0]
@@ -394,3 +397,118 @@ def test_promoted_columns_treat_missing_values_as_the_local_filter_does(tmp_path
                 local.search("x", mode="vector", k=10, filters=[spec]).hits
             assert {by_id[h.id] for h in hits} == rows, spec
     index.close()
+
+
+# -- fusion on the server (both legs in one collection, hybrid_search with RRF) -----------------
+
+def rrf_here(engine, query, filters=None, depth=100):
+    """The engine's two Milvus legs fetched separately and fused by shopsearch's own RRF."""
+    from shopsearch.index.filters import parse_filters
+    from shopsearch.search.fusion import fuse
+
+    allowed = engine._mask(parse_filters(filters)) if filters else None
+    query_vector = engine.embedder.embed_queries([query])[0]
+    legs = [engine._keyword.search(engine._analyzer.groups(query), depth, allowed),
+            engine._vector.search(query_vector, depth, allowed)]
+    rows, scores = fuse(legs, (1.0, 1.0), "rrf", 60.0)
+    return dict(zip(rows.tolist(), scores.tolist())), legs
+
+
+RRF_EQUAL = {"mode": "hybrid", "fusion": "rrf", "keyword_weight": 1.0, "vector_weight": 1.0}
+
+
+def test_hybrid_rrf_is_fused_on_the_server_as_shopsearch_fuses_it(server_bm25, monkeypatch):
+    import shopsearch.index.milvus as milvus_common
+    from shopsearch.index.filters import parse_filters
+
+    for query, filters in (("laptop bag", None), ("wireless mouse", None), ("funda para portátil", None),
+                           ("laptop bag", ["brand=Targus,Case Logic"]), ("usb-c cable", ["price<=30"])):
+        for limit in (10_000, -1):  # filters as row ids, then as expressions over the typed columns
+            monkeypatch.setattr(milvus_common, "ROW_ID_LIMIT", limit)
+            response = server_bm25.search(query, k=10, filters=filters, **RRF_EQUAL)
+            assert "server_fusion_ms" in response.timings and "keyword_ms" not in response.timings  # one server call
+            expected, legs = rrf_here(server_bm25, query, filters)
+            row_of = {record["id"]: row for row, record in server_bm25._store.records(list(expected)).items()}
+            rows = [row_of[h.id] for h in response.hits]  # every hit comes from the two legs
+            # The same fused scores (ties may swap places), the same best-first order of scores.
+            np.testing.assert_allclose([h.score for h in response.hits], [expected[r] for r in rows], rtol=1e-5)
+            np.testing.assert_allclose([h.score for h in response.hits], sorted(expected.values(), reverse=True)[:10],
+                                       rtol=1e-5)
+            if filters:
+                assert response.hits and all(server_bm25._mask(parse_filters(filters))[rows])
+            # Explanations: each leg's own score and rank, from the same two searches asked separately.
+            for leg, score_of, rank_of in ((legs[0], "keyword_score", "keyword_rank"), (legs[1], "vector_score", "vector_rank")):
+                place = {row: (score, rank) for rank, (row, score) in enumerate(zip(*leg), start=1)}
+                for row, hit in zip(rows, response.hits):
+                    score, rank = place.get(row, (None, None))
+                    assert getattr(hit.explanation, rank_of) == rank
+                    assert getattr(hit.explanation, score_of) == (None if score is None else pytest.approx(score, rel=1e-4))
+            assert all(h.explanation.matched_terms for h in response.hits if h.explanation.keyword_score is not None)
+            # Without explanations: the same ranking from the one hybrid call.
+            plain = server_bm25.search(query, k=10, filters=filters, explain=False, **RRF_EQUAL)
+            assert [h.score for h in plain.hits] == [h.score for h in response.hits] and "explain_ms" not in plain.timings
+            assert all(h.explanation.keyword_rank is None and not h.explanation.matched_terms for h in plain.hits)
+
+
+def test_what_the_server_cannot_fuse_is_fused_here(server_bm25, monkeypatch):
+    import shopsearch.index.milvus as milvus_common
+    import shopsearch.index.vector_milvus as vector_milvus
+
+    for params in ({"mode": "hybrid"}, {**RRF_EQUAL, "vector_weight": 0.4}, {**RRF_EQUAL, "rrf_k": 60.5},
+                   {**RRF_EQUAL, "exact": True}):
+        response = server_bm25.search("laptop bag", k=10, **params)  # min-max, weighted RRF, fractional k, exact
+        assert "keyword_ms" in response.timings and "server_fusion_ms" not in response.timings, params
+        assert response.hits and response.hits[0].explanation.keyword_rank is not None
+    off = dataclasses.replace(server_bm25.config, search=dataclasses.replace(server_bm25.config.search, server_fusion=False))
+    monkeypatch.setattr(server_bm25, "config", off)  # SHOPSEARCH_SEARCH__SERVER_FUSION=false
+    assert "server_fusion_ms" not in server_bm25.search("laptop bag", k=10, **RRF_EQUAL).timings
+    monkeypatch.undo()
+    # A filter the server could only take as a long row-id list: the legs are fetched and fused here.
+    monkeypatch.setattr(milvus_common, "ROW_ID_LIMIT", -1)
+    monkeypatch.setattr(vector_milvus, "server_expression", lambda *args: None)
+    response = server_bm25.search("laptop bag", k=10, filters=["brand=Targus,Case Logic"], **RRF_EQUAL)
+    assert "keyword_ms" in response.timings and "server_fusion_ms" not in response.timings
+    assert response.hits and {h.item["brand"] for h in response.hits} <= {"Targus", "Case Logic"}
+
+
+def test_server_fused_relevance_matches_local_rrf(server_bm25, engines):
+    embedded, _ = engines
+    judged = load_judgments(FIXTURES / "icecat_slice_ratings.csv")
+    ours = evaluate(server_bm25, judged, RRF_EQUAL).summary()
+    theirs = evaluate(embedded, judged, RRF_EQUAL).summary()
+    assert abs(ours["ndcg@10"] - theirs["ndcg@10"]) <= 0.02 * theirs["ndcg@10"], (ours, theirs)
+
+
+def test_a_collection_made_before_it_held_text_keeps_bm25_beside_it(tmp_path, embedder, icecat_items):
+    from shopsearch import Engine
+    from shopsearch.index.keyword_milvus import MilvusKeywordIndex, SharedMilvusKeywordIndex
+
+    uri = f"milvus-lite:{tmp_path / 'milvus.db'}"
+    with Engine.open(tmp_path / "data", config=milvus_config(tmp_path), embedder=embedder) as engine:
+        engine.upsert(icecat_items[:40])  # vectors only: BM25 is tantivy's
+    with Engine.open(tmp_path / "data", config=server_keyword_config(uri), embedder=embedder) as engine:
+        assert isinstance(engine._keyword, MilvusKeywordIndex) and engine._keyword.count() == 40
+        response = engine.search(icecat_items[3].title, k=5, **RRF_EQUAL)
+        assert "keyword_ms" in response.timings and response.hits[0].id == icecat_items[3].id
+    # And the other way: a collection holding text, written through a tantivy-keyword engine, stays whole.
+    fresh = tmp_path / "fresh"
+    with Engine.open(fresh / "data", config=server_keyword_config(f"milvus-lite:{fresh / 'm.db'}"), embedder=embedder) as engine:
+        engine.upsert(icecat_items[:20])
+        assert isinstance(engine._keyword, SharedMilvusKeywordIndex)
+    vectors_only = dataclasses.replace(EngineConfig(), vector=VectorConfig(backend="milvus", uri=f"milvus-lite:{fresh / 'm.db'}"))
+    with Engine.open(fresh / "data", config=vectors_only, embedder=embedder) as engine:
+        engine.upsert(icecat_items[20:30])
+    with Engine.open(fresh / "data", config=server_keyword_config(f"milvus-lite:{fresh / 'm.db'}"), embedder=embedder) as engine:
+        assert engine._keyword.count() == 30
+        assert ids(engine.search(icecat_items[25].title, mode="keyword", k=1)) == [icecat_items[25].id]
+
+
+def test_server_fusion_over_the_network(milvus_server, tmp_path, embedder, icecat_items, engines):
+    from shopsearch import Engine
+
+    embedded, _ = engines
+    with Engine.open(tmp_path / "data", config=server_keyword_config(milvus_server), embedder=embedder) as engine:
+        engine.upsert(icecat_items)
+        response = engine.search("laptop bag", k=10, **RRF_EQUAL)
+        assert "server_fusion_ms" in response.timings
+        assert len(set(ids(response)) & set(ids(embedded.search("laptop bag", k=10, **RRF_EQUAL)))) >= 7

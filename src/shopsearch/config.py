@@ -85,6 +85,9 @@ class SearchConfig:
     keyword_weight: float = 1.0
     vector_weight: float = 0.4
     candidates: int = 100  # per leg, before fusion
+    # With both legs in one Milvus collection, a hybrid search fused by RRF with equal weights
+    # runs as one hybrid_search on the server; False fetches the legs and fuses them here.
+    server_fusion: bool = True
     # The learned ranker reorders this many of the fused results: its features
     # are per-product Python work, so it reads the head of the list, not all of it.
     rerank_depth: int = 100

@@ -1,56 +1,101 @@
 """BM25 on a Milvus server (2.5+, or milvus-lite), behind the KeywordIndex protocol.
 
-Milvus scores BM25 itself: a VARCHAR field with an analyzer feeds a BM25 function whose
-sparse output is searched with metric BM25, so the inverted index and its statistics
-live on the cluster and grow with it. What goes into that field is shopsearch's own
-analysis (jieba words, stems, folded accents, model-number variants), each term escaped
-to one ASCII word that the server's standard tokenizer keeps whole: the server counts and
-scores exactly our terms. Measured on Icecat (95 judged queries, nDCG@10): the server's
-own standard analyzer with English stemming 0.600, our terms escaped 0.627, with title and
-brand terms repeated (the field boost) 0.630, tantivy locally 0.633 (tantivy also takes
-each query word's best variant; the server sums the first variant of each word).
+Two layouts (see index/milvus.py for how shopsearch's terms reach the server's BM25):
+- SharedMilvusKeywordIndex: the text lives in the vector leg's own collection, beside the
+  dense vector and the filter columns, written with it in one upsert. Both legs in one
+  collection is what lets the server fuse them (`hybrid_search`): see fused_search.
+- MilvusKeywordIndex: a collection of its own, `<collection>_text`, for a vector collection
+  created without the text field (before the layout above existed). Fusion stays local.
 
 Servers before 2.5 have no BM25 function: opening says so, and keyword search stays
 local (the vector leg and filters still run on such a server).
 
 Select it with SHOPSEARCH_KEYWORD__BACKEND=milvus; it uses the vector leg's Milvus URI
-(SHOPSEARCH_VECTOR__URI or --index) and the collection `<collection>_text`.
+(SHOPSEARCH_VECTOR__URI or --index).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from .keyword import TEXT_FIELDS, top_allowed
-from .vector_milvus import ROW_ID_LIMIT, milvus_client, row_filter, server_version
+from .filters import Condition
+from .keyword import top_allowed
+from .milvus import (MAX_LIMIT, add_bm25_fields, bm25_document, bm25_query, bm25_scores, hit_rows, milvus_client,
+                     require_bm25, row_filter, short_mask)
+from .vector_milvus import MilvusVectorIndex
 
 _STATE = "milvus-keyword-state.json"
 _BATCH = 1000
-_MAX_LIMIT = 16384  # Milvus answers at most this many hits per search
-_REPEATED = ("title", "brand")
 FLUSH_ROWS = 50_000  # rows written between flushes (and state records)
-_MAX_TEXT = 60_000  # characters of escaped terms per product (the VARCHAR holds 65,535 bytes)
-BM25_SINCE = (2, 5)
-_PLAIN = re.compile(r"[a-pr-z0-9]")  # kept as is; everything else (and "q", the escape letter) is escaped
+
+_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
 
-def escape_term(term: str) -> str:
-    """One analysed term as one ASCII word: [a-p r-z 0-9] stay, "q" doubles, any other character
-    becomes q<hex>x. Distinct terms stay distinct, and no tokenizer splits the result."""
-    return "".join(ch if _PLAIN.match(ch) else "qq" if ch == "q" else f"q{ord(ch):x}x" for ch in term)
+class _ServerBM25:
+    """Keyword search against a collection's `sparse` field (BM25 over `text`)."""
+
+    _client: object
+    collection: str
+
+    def search(self, groups: Sequence[tuple[str, ...]], limit: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        text = bm25_query(groups)
+        if not text or limit <= 0 or (allowed is not None and not allowed.any()):
+            return _EMPTY
+        if allowed is None or short_mask(allowed):
+            return self._search(text, limit, "" if allowed is None else row_filter(allowed))
+        # A broad filter: the top of the unfiltered ranking, read deeper until `limit` rows pass.
+        return top_allowed(lambda depth: self._search(text, depth, ""), limit, allowed, limit * 4, MAX_LIMIT)
+
+    def _search(self, text: str, limit: int, expression: str) -> tuple[np.ndarray, np.ndarray]:
+        hits = self._client.search(self.collection, data=[text], anns_field="sparse", limit=min(limit, MAX_LIMIT),
+                                   filter=expression, search_params={"metric_type": "BM25"},
+                                   consistency_level="Strong")[0]
+        return hit_rows(hits), bm25_scores(hits)
 
 
-class BM25Unsupported(RuntimeError):
-    """The Milvus server predates the BM25 function (2.5)."""
+class SharedMilvusKeywordIndex(_ServerBM25):
+    """BM25 over the text the vector index writes into its own collection (see
+    MilvusVectorIndex text_of): applying a batch here writes nothing, the vector index's
+    apply of the same batch does, and this index is as current as that one."""
+
+    def __init__(self, vectors: MilvusVectorIndex) -> None:
+        if not vectors.has_text:
+            raise ValueError(f"Milvus collection {vectors.collection!r} has no text field to search")
+        self._vectors = vectors
+        self._client = vectors._client
+        self.collection = vectors.collection
+
+    @property
+    def applied_seq(self) -> int:
+        return self._vectors.applied_seq
+
+    def apply(self, seq: int, upserts: Mapping[int, Mapping[str, str]], deletes: Sequence[int]) -> None:
+        """Nothing to write: the vector index writes each product's text with its vector."""
+
+    def fused_search(self, groups: Sequence[tuple[str, ...]], query_vector: np.ndarray, depth: int, rrf_k: float,
+                     allowed: np.ndarray | None, where: Sequence[Condition] | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Both legs searched and fused by reciprocal rank on the server (None: not possible here)."""
+        return self._vectors.fused_search(query_vector, bm25_query(groups), depth, rrf_k, allowed, where)
+
+    def count(self) -> int:
+        return self._vectors.count()
+
+    def size_bytes(self) -> int:
+        return 0  # the inverted index lives on the server
+
+    def close(self) -> None:
+        """The vector index owns the connection."""
 
 
-class MilvusKeywordIndex:
+class MilvusKeywordIndex(_ServerBM25):
+    """BM25 in a collection of its own (`<collection>_text`)."""
+
     def __init__(self, state_dir: Path, uri: str, collection: str) -> None:
         if not uri:
             raise ValueError("Milvus keyword search needs a URI: SHOPSEARCH_VECTOR__URI=milvus-lite:PATH or milvus://HOST:19530")
@@ -58,12 +103,11 @@ class MilvusKeywordIndex:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.uri, self.collection = uri, collection
         self._client = milvus_client(uri)
-        version = server_version(self._client)
-        if version is not None and version < BM25_SINCE:
+        try:
+            require_bm25(self._client, uri)
+        except BaseException:
             self._client.close()
-            raise BM25Unsupported(
-                f"the Milvus server at {uri} is {'.'.join(map(str, version))}: BM25 needs Milvus 2.5 or later. "
-                "Keep keyword search local (SHOPSEARCH_KEYWORD__BACKEND=tantivy); vectors and filters can stay on this server.")
+            raise
         self._ensure_collection()
         state_file = self.state_dir / _STATE
         state = json.loads(state_file.read_text()) if state_file.exists() else {}
@@ -73,34 +117,22 @@ class MilvusKeywordIndex:
         self._unflushed = 0
 
     def _ensure_collection(self) -> None:
-        from pymilvus import DataType, Function, FunctionType
+        from pymilvus import DataType
 
         if self._client.has_collection(self.collection):
             self._client.load_collection(self.collection)
             return
         schema = self._client.create_schema(auto_id=False)
         schema.add_field("row", DataType.INT64, is_primary=True)
-        schema.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=True,
-                         analyzer_params={"tokenizer": "standard"})
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
-                                     input_field_names=["text"], output_field_names=["sparse"]))
         index = self._client.prepare_index_params()
-        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        add_bm25_fields(schema, index)
         self._client.create_collection(self.collection, schema=schema, index_params=index, consistency_level="Strong")
 
     def apply(self, seq: int, upserts: Mapping[int, Mapping[str, str]], deletes: Sequence[int]) -> None:
         gone = [int(r) for r in [*deletes, *upserts]]
         for start in range(0, len(gone), _BATCH):
             self._client.delete(self.collection, ids=gone[start:start + _BATCH])
-        entities = []
-        for row, fields in upserts.items():
-            # Title and brand terms twice: one field on the server, so repetition is the boost
-            # (tantivy adds 0.1 x title and 0.05 x brand BM25 locally). Icecat keyword nDCG@10:
-            # 0.627 without, 0.629 title twice, 0.630 title and brand twice (local 0.633).
-            boosted = [*(fields.get(name, "") for name in TEXT_FIELDS), *(fields.get(name, "") for name in _REPEATED)]
-            terms = " ".join(boosted).split()
-            entities.append({"row": int(row), "text": " ".join(map(escape_term, terms))[:_MAX_TEXT]})
+        entities = [{"row": int(row), "text": bm25_document(fields)} for row, fields in upserts.items()]
         for start in range(0, len(entities), _BATCH):
             self._client.insert(self.collection, entities[start:start + _BATCH])
         self.applied_seq = seq
@@ -118,28 +150,6 @@ class MilvusKeywordIndex:
         partial.write_text(json.dumps({"uri": self.uri, "collection": self.collection, "applied_seq": self.applied_seq}))
         os.replace(partial, self.state_dir / _STATE)
         self._unflushed = 0
-
-    def search(self, groups: Sequence[tuple[str, ...]], limit: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-        if not groups or limit <= 0 or (allowed is not None and not allowed.any()):
-            return empty
-        # One term per query word (its first variant): the server sums every query term's
-        # BM25, so several variants of one word would count that word several times.
-        text = " ".join(dict.fromkeys(escape_term(group[0]) for group in groups if group))
-        short = allowed is not None and min(int(np.count_nonzero(allowed)), int(np.count_nonzero(~allowed))) <= ROW_ID_LIMIT
-        if allowed is None or short:
-            return self._search(text, limit, row_filter(allowed) if short else "")
-        # A broad filter: the top of the unfiltered ranking, read deeper until `limit` rows pass.
-        return top_allowed(lambda depth: self._search(text, depth, ""), limit, allowed, limit * 4, _MAX_LIMIT)
-
-    def _search(self, text: str, limit: int, expression: str) -> tuple[np.ndarray, np.ndarray]:
-        hits = self._client.search(self.collection, data=[text], anns_field="sparse", limit=min(limit, _MAX_LIMIT),
-                                   filter=expression, search_params={"metric_type": "BM25"},
-                                   consistency_level="Strong")[0]
-        rows = np.asarray([hit["id"] if "id" in hit else hit["row"] for hit in hits], dtype=np.int64)
-        # milvus-lite reports BM25 as a negative distance, servers as a positive score.
-        return rows, np.abs(np.asarray([hit["distance"] for hit in hits], dtype=np.float32))
 
     def count(self) -> int:
         answer = self._client.query(self.collection, filter="", output_fields=["count(*)"], consistency_level="Strong")

@@ -15,6 +15,11 @@ ROW_ID_LIMIT ids, the search's conditions become a Milvus expression over the
 filter fields instead (unless a condition is on a field left out of them,
 title or description, or the collection predates them).
 
+With the keyword leg on Milvus too (SHOPSEARCH_KEYWORD__BACKEND=milvus, server 2.5+), the
+collection also holds each product's text for the server's BM25 (see index/milvus.py),
+written in the same upsert as its vector, and a hybrid search fused by reciprocal rank
+runs as one `hybrid_search` on the server (fused_search).
+
 Select it with SHOPSEARCH_VECTOR__BACKEND=milvus and SHOPSEARCH_VECTOR__URI=
 milvus-lite:PATH (a local file) or milvus://HOST:19530.
 """
@@ -23,63 +28,31 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..config import VectorConfig
 from .filters import (PROMOTED_KEYS, PROMOTED_NUMBERS, Condition, filter_values, normalize_value, promoted_values,
                       server_expression)
+from .milvus import (MAX_LIMIT, ROW_ID_LIMIT, add_bm25_fields, hit_rows, milvus_client, require_bm25,
+                     row_filter, server_version, short_mask)
+
+__all__ = ["MilvusVectorIndex", "ROW_ID_LIMIT", "milvus_client", "row_filter", "server_version"]
 
 _STATE = "milvus-state.json"
 _BATCH = 1000
-# Up to this many row ids, a filter goes to the server as a primary-key list: measured on
-# milvus-lite 3.2.2 over Icecat (19,406 products), `row in [2,888 ids]` answered in 21 ms and
-# the same filter as a JSON expression in 931 ms (lite evaluates JSON per row in Python).
-# Beyond it, only the expression scales (a filter keeping millions of rows of a big catalogue).
-ROW_ID_LIMIT = 10_000
 NULLABLE_SINCE = (2, 5)  # nullable scalar fields, which the promoted brand/category/price columns are
 _KEY_BYTES = 1024
 
 
-def milvus_client(uri: str):
-    try:
-        from pymilvus import MilvusClient
-    except ImportError as exc:
-        raise RuntimeError("the Milvus backend needs pymilvus: pip install 'shopsearch[milvus]'") from exc
-    if uri.startswith("milvus-lite:"):
-        path = Path(uri.removeprefix("milvus-lite:")).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return MilvusClient(str(path))
-    if uri.startswith("milvus://"):
-        return MilvusClient(uri="http://" + uri.removeprefix("milvus://"))
-    raise ValueError(f"a Milvus URI is milvus-lite:PATH or milvus://HOST:PORT, got {uri!r}")
-
-
-def server_version(client) -> tuple[int, int] | None:
-    """(major, minor) of the Milvus server behind a client; None when it does not say (milvus-lite)."""
-    try:
-        text = str(client.get_server_version())
-    except Exception:  # noqa: BLE001 - an older or embedded server without the call
-        return None
-    found = re.search(r"(\d+)\.(\d+)", text)
-    return (int(found.group(1)), int(found.group(2))) if found else None
-
-
-def row_filter(allowed: np.ndarray) -> str:
-    """A Milvus expression keeping exactly the rows the mask allows (the shorter of the two forms)."""
-    kept = np.flatnonzero(allowed)
-    dropped = np.flatnonzero(~allowed)
-    if len(kept) <= len(dropped):
-        return f"row in [{','.join(map(str, kept.tolist()))}]"
-    return f"row not in [{','.join(map(str, dropped.tolist()))}]" if len(dropped) else ""
-
-
 class MilvusVectorIndex:
     def __init__(self, state_dir: Path, dim: int, config: VectorConfig, collection: str,
-                 filter_fields: bool = True) -> None:
+                 filter_fields: bool = True, text_of: Callable[[Mapping[str, Any]], str] | None = None,
+                 bm25: bool = False) -> None:
+        """text_of: a product's text for the server's BM25 (index/milvus.py bm25_document of its
+        analysed fields), for a collection that holds one; bm25=True creates the collection so."""
         if not config.uri:
             raise ValueError("the milvus vector backend needs a URI: SHOPSEARCH_VECTOR__URI=milvus-lite:PATH or milvus://HOST:19530")
         self.state_dir = Path(state_dir)
@@ -88,15 +61,26 @@ class MilvusVectorIndex:
         self._config = config
         self.collection = collection
         self._client = milvus_client(config.uri)
+        self._text_of = text_of
         self.promoted: frozenset[str] = frozenset()
-        self.filters_on_server = self._ensure_collection(filter_fields)
+        self.has_text = False
+        try:
+            if bm25:
+                require_bm25(self._client, config.uri)
+            self.filters_on_server = self._ensure_collection(filter_fields, bm25)
+        except BaseException:
+            self._client.close()
+            raise
+        if self.has_text and text_of is None:
+            self._client.close()
+            raise ValueError(f"Milvus collection {collection!r} holds product text: writing to it needs text_of")
         state_file = self.state_dir / _STATE
         state = json.loads(state_file.read_text()) if state_file.exists() else {}
         if state and (state.get("uri"), state.get("collection")) != (config.uri, collection):
             state = {}  # another Milvus or collection than last time: replay everything into it
         self.applied_seq = int(state.get("applied_seq", 0))
 
-    def _ensure_collection(self, filter_fields: bool) -> bool:
+    def _ensure_collection(self, filter_fields: bool, bm25: bool) -> bool:
         """Open or create the collection; whether it holds the filter fields."""
         from pymilvus import DataType
 
@@ -107,6 +91,7 @@ class MilvusVectorIndex:
                 raise ValueError(f"Milvus collection {self.collection!r} holds {dims[0]}-d vectors, the model makes {self.dim}-d")
             self._client.load_collection(self.collection)
             names = {f["name"] for f in fields}
+            self.has_text = "sparse" in names
             self.promoted = frozenset(names & {*PROMOTED_KEYS, *PROMOTED_NUMBERS})
             return {"keys", "num_min", "num_max"} <= names
         schema = self._client.create_schema(auto_id=False)
@@ -129,6 +114,9 @@ class MilvusVectorIndex:
             for name in (*PROMOTED_KEYS, *PROMOTED_NUMBERS):
                 index.add_index(name, index_type="INVERTED")
             self.promoted = frozenset((*PROMOTED_KEYS, *PROMOTED_NUMBERS))
+        if bm25:
+            add_bm25_fields(schema, index)
+            self.has_text = True
         # Strong: a search right after a write sees it, as with the embedded index (Milvus's
         # default, Bounded, may answer from a few seconds ago).
         self._client.create_collection(self.collection, schema=schema, index_params=index, consistency_level="Strong")
@@ -136,7 +124,7 @@ class MilvusVectorIndex:
 
     def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int],
               records: Sequence[Mapping[str, Any]] | None = None) -> None:
-        if self.filters_on_server and len(rows) and records is None:
+        if (self.filters_on_server or self.has_text) and len(rows) and records is None:
             raise ValueError("this Milvus collection filters on the server: writes must carry the items' records")
         if len(deletes):
             self._client.delete(self.collection, ids=[int(r) for r in deletes])
@@ -144,6 +132,8 @@ class MilvusVectorIndex:
             part = []
             for i in range(start, min(start + _BATCH, len(rows))):
                 entity = {"row": int(rows[i]), "dense": vectors[i].tolist()}
+                if self.has_text:
+                    entity["text"] = self._text_of(records[i])
                 if self.filters_on_server:
                     entity["keys"], entity["num_min"], entity["num_max"] = filter_values(records[i])
                 if self.promoted:
@@ -161,12 +151,20 @@ class MilvusVectorIndex:
         the filter fields (else the long row-id list, when the conditions cannot be expressed)."""
         if allowed is None:
             return ""
-        short = min(int(np.count_nonzero(allowed)), int(np.count_nonzero(~allowed))) <= ROW_ID_LIMIT
+        return self.server_filter(allowed, where, long_lists=True)
+
+    def server_filter(self, allowed: np.ndarray | None, where: Sequence[Condition] | None,
+                      long_lists: bool = False) -> str | None:
+        """filter_expression, or None where only a row-id list over ROW_ID_LIMIT would do and
+        long_lists is False."""
+        if allowed is None:
+            return ""
+        short = short_mask(allowed)
         if where and self.filters_on_server and not short:
             expression = server_expression(where, self._promotable(where))
             if expression is not None:
                 return expression
-        return row_filter(allowed)
+        return row_filter(allowed) if short or long_lists else None
 
     def _promotable(self, where: Sequence[Condition]) -> frozenset[str]:
         """Promoted columns a filter may use: a brand or category value too long for its column
@@ -188,11 +186,32 @@ class MilvusVectorIndex:
             order = np.argsort(-scores, kind="stable")[:k]
             return rows[order], scores[order].astype(np.float32)
         hits = self._client.search(self.collection, data=[np.asarray(query, np.float32).tolist()], anns_field="dense",
-                                   limit=min(k, 16384), filter=expression,
+                                   limit=min(k, MAX_LIMIT), filter=expression,
                                    search_params={"metric_type": "COSINE", "params": {"ef": max(self._config.ef_search, k)}},
                                    consistency_level="Strong")[0]
-        rows = np.asarray([hit["id"] if "id" in hit else hit["row"] for hit in hits], dtype=np.int64)
-        return rows, np.asarray([hit["distance"] for hit in hits], dtype=np.float32)
+        return hit_rows(hits), np.asarray([hit["distance"] for hit in hits], dtype=np.float32)
+
+    def fused_search(self, query: np.ndarray, text: str, depth: int, rrf_k: float, allowed: np.ndarray | None,
+                     where: Sequence[Condition] | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """The dense and BM25 legs, each `depth` deep under the same filter, fused on the server by
+        reciprocal rank (sum of 1 / (rrf_k + rank), rank from 1): (rows, fused scores), best first.
+        None when the server cannot answer it as asked: no text here, or a filter it could only
+        take as a row-id list over ROW_ID_LIMIT (the caller then fuses locally)."""
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        expression = self.server_filter(allowed, where)
+        if not self.has_text or expression is None or depth > MAX_LIMIT or rrf_k != int(rrf_k) or not 0 < rrf_k < MAX_LIMIT:
+            return None  # the server's RRF takes an integer k below 16,384
+        if (allowed is not None and not allowed.any()) or not text:
+            return None  # nothing to fuse: the caller's legs say so (an empty keyword leg, say)
+        legs = [AnnSearchRequest(data=[np.asarray(query, np.float32).tolist()], anns_field="dense", limit=depth,
+                                 param={"metric_type": "COSINE", "params": {"ef": max(self._config.ef_search, depth)}},
+                                 expr=expression),
+                AnnSearchRequest(data=[text], anns_field="sparse", param={"metric_type": "BM25"}, limit=depth,
+                                 expr=expression)]
+        hits = self._client.hybrid_search(self.collection, legs, ranker=RRFRanker(int(rrf_k)), limit=depth,
+                                          consistency_level="Strong")[0]
+        return hit_rows(hits), np.asarray([hit["distance"] for hit in hits], dtype=np.float32)
 
     def _vectors(self, rows: Sequence[int] | None = None, expression: str = "") -> tuple[np.ndarray, np.ndarray]:
         if rows is not None:

@@ -212,8 +212,9 @@ class Engine:
                 "category": config.keyword.category_boost,
                 "description": config.keyword.description_boost,
             }
-            keyword = _keyword_index(data_dir, config, boosts, writable=lock_fd is not None)
-            vector = _vector_index(data_dir / "vector", embedder.dim, config)
+            vector = _vector_index(data_dir / "vector", embedder.dim, config,
+                                   analyzer=Analyzer(config.keyword.stem_languages))
+            keyword = _keyword_index(data_dir, config, boosts, writable=lock_fd is not None, vector=vector)
             chunks = ChunkIndex(_vector_index(data_dir / "vector-chunks", embedder.dim, config, chunks=True),
                                 store.chunk_rows())
             reranker = reranker or create_reranker(config.model)
@@ -358,7 +359,7 @@ class Engine:
             raise DataDirError(f"{self.data_dir} is open read-only (another process holds its write lock)")
 
     def _analyzed(self, record: Mapping[str, Any]) -> dict[str, str]:
-        return {name: " ".join(self._analyzer.terms(str(record.get(name) or ""))) for name in TEXT_FIELDS}
+        return analyzed_fields(self._analyzer, record)
 
     # -- reads ----------------------------------------------------------------
     @property
@@ -409,6 +410,7 @@ class Engine:
         rerank_instruction: str | None = None,
         timeout_s: float | None = None,
         facets: bool = False,
+        explain: bool = True,
     ) -> SearchResponse:
         """Search the catalogue.
 
@@ -423,7 +425,13 @@ class Engine:
         when one is configured), timeout_s bounding its call. A model that
         fails or times out leaves the answer to what still works, marked degraded.
         facets=True also counts brands, categories and price bands over the
-        ranked candidates (see search.facets).
+        ranked candidates (see search.facets). explain=False leaves out of each hit's
+        explanation what costs work to find: matched terms, highlights, and the per-leg
+        scores and ranks of hits the server fused (two more searches).
+
+        With both legs on a Milvus collection that holds them together, a hybrid search
+        fused by RRF with equal weights (and no learned ranker) is one `hybrid_search` on
+        the server; otherwise the legs are fetched and fused here.
         """
         started = time.perf_counter()
         defaults = self.config.search
@@ -457,36 +465,38 @@ class Engine:
         response = SearchResponse(query, mode, [], 0.0)
         timings = response.timings
 
-        keyword_leg = vector_leg = query_vector = None
+        keyword_leg = vector_leg = query_vector = server_fused = None
         best_chunks: dict[int, int] = {}
         groups = self._analyzer.groups(query)
-        if mode in ("keyword", "hybrid"):
+        rrf_k = rrf_k or defaults.rrf_k
+        if mode in ("vector", "hybrid"):
+            query_vector = self._embed_query(query, mode, response)
+        fused_search = getattr(self._keyword, "fused_search", None)
+        if (fused_search is not None and defaults.server_fusion and query_vector is not None and mode == "hybrid" and not ranker and not exact
+                and fusion == "rrf" and weights[0] == weights[1] > 0 and not self._chunks.count()):
+            t0 = time.perf_counter()
+            server_fused = fused_search(groups, query_vector, depth, rrf_k, allowed, conditions or None)
+            if server_fused is not None:
+                timings["server_fusion_ms"] = (time.perf_counter() - t0) * 1000
+        if server_fused is None and mode in ("keyword", "hybrid"):
             t0 = time.perf_counter()
             keyword_leg = self._keyword.search(groups, depth, allowed)
             timings["keyword_ms"] = (time.perf_counter() - t0) * 1000
-        if mode in ("vector", "hybrid"):
+        if server_fused is None and query_vector is not None:
             t0 = time.perf_counter()
-            try:
-                query_vector = self._embed_breaker.call(lambda: self._embedder.embed_queries([query])[0],
-                                                        defaults.embed_timeout_s)
-            except ModelCallFailed as exc:  # the model is down: degrade, do not fail the shopper
-                if mode == "vector":
-                    raise
-                log.warning("query embedding failed, answering by keyword only: %s", exc)
-                response.degrade(f"vector leg skipped: {exc}; results are keyword-only")
-            timings["embed_ms"] = response.embed_ms = (time.perf_counter() - t0) * 1000
-            if query_vector is not None:
-                t0 = time.perf_counter()
-                vector_leg, best_chunks = self._vector_leg(query_vector, depth, allowed, exact,
-                                                           conditions if conditions else None)
-                timings["vector_ms"] = (time.perf_counter() - t0) * 1000
+            vector_leg, best_chunks = self._vector_leg(query_vector, depth, allowed, exact,
+                                                       conditions if conditions else None)
+            timings["vector_ms"] = (time.perf_counter() - t0) * 1000
 
         legs = [leg for leg in (keyword_leg, vector_leg) if leg is not None]
         ranker_scores = None
         records: dict[int, dict] | None = None
         t0 = time.perf_counter()
-        if ranker and vector_leg is not None:
-            fused_rows, cands = self._rerank_candidates(legs, weights, fusion, rrf_k or defaults.rrf_k, query_vector)
+        if server_fused is not None:
+            # The server's RRF is unweighted; the local one with two equal weights w is w times it.
+            fused_rows, fused_scores = server_fused[0], server_fused[1] * weights[0]
+        elif ranker and vector_leg is not None:
+            fused_rows, cands = self._rerank_candidates(legs, weights, fusion, rrf_k, query_vector)
             records = dict(zip(cands.rows.tolist(), cands.records))
             ranker_scores = self._ranker.score(features(query, groups, cands, self._analyzer))
             fused_rows, fused_scores, order = _reorder_head(fused_rows, cands.rows, ranker_scores)
@@ -496,7 +506,7 @@ class Engine:
             response.degrade("learned ranker skipped: it needs the vector leg")
             fused_rows, fused_scores = legs[0]
         elif len(legs) == 2:
-            fused_rows, fused_scores = fuse(legs, weights, fusion, rrf_k or defaults.rrf_k)
+            fused_rows, fused_scores = fuse(legs, weights, fusion, rrf_k)
             timings["fuse_ms"] = (time.perf_counter() - t0) * 1000
         else:
             fused_rows, fused_scores = legs[0]
@@ -529,8 +539,15 @@ class Engine:
             records = known
             timings["facets_ms"] = (time.perf_counter() - t0) * 1000
         page_rows, page_scores = fused_rows[offset:wanted], fused_scores[offset:wanted]
+        if server_fused is not None and explain:
+            # The server answers fused scores only; each leg's score and rank come from the same
+            # two searches it ran, asked separately (the ranking stays the server's).
+            t0 = time.perf_counter()
+            keyword_leg = self._keyword.search(groups, depth, allowed)
+            vector_leg = self._vector_leg(query_vector, depth, allowed, False, conditions or None)[0]
+            timings["explain_ms"] = (time.perf_counter() - t0) * 1000
         response.hits = self._hits(query, groups, page_rows, page_scores, keyword_leg, vector_leg, records,
-                                   ranker_scores, rerank_scores)
+                                   ranker_scores, rerank_scores, explain)
         response.took_ms = (time.perf_counter() - started) * 1000
         return response
 
@@ -575,13 +592,27 @@ class Engine:
             ranker.save(self.data_dir)
         self._ranker, self.ranker_problem = ranker, None
 
+    def _embed_query(self, query: str, mode: str, response: SearchResponse) -> np.ndarray | None:
+        """The query's vector; None when the model failed and the keyword leg can still answer."""
+        t0 = time.perf_counter()
+        try:
+            return self._embed_breaker.call(lambda: self._embedder.embed_queries([query])[0],
+                                            self.config.search.embed_timeout_s)
+        except ModelCallFailed as exc:  # the model is down: degrade, do not fail the shopper
+            if mode == "vector":
+                raise
+            log.warning("query embedding failed, answering by keyword only: %s", exc)
+            response.degrade(f"vector leg skipped: {exc}; results are keyword-only")
+            return None
+        finally:
+            response.timings["embed_ms"] = response.embed_ms = (time.perf_counter() - t0) * 1000
+
     def _hits(self, query, groups, rows, scores, keyword_leg, vector_leg, records=None,
-              ranker_scores=None, rerank_scores=None) -> list[Hit]:
+              ranker_scores=None, rerank_scores=None, explain=True) -> list[Hit]:
         if records is None or any(r not in records for r in rows.tolist()):
             records = self._store.records(rows.tolist())
-        leg_info = []
-        for leg in (keyword_leg, vector_leg):
-            leg_info.append({} if leg is None else {int(r): (float(s), i + 1) for i, (r, s) in enumerate(zip(*leg))})
+        leg_info = [{} if leg is None else {int(r): (float(s), i + 1) for i, (r, s) in enumerate(zip(*leg))}
+                    for leg in (keyword_leg, vector_leg)]
         tokens = surface_tokens(query)
         query_terms = {term for group in groups for term in group}
         hits = []
@@ -598,6 +629,9 @@ class Engine:
                 explanation.ranker_score = ranker_scores[row]
             if rerank_scores and row in rerank_scores:
                 explanation.rerank_score, explanation.rerank_rank = rerank_scores[row]
+            if not explain:
+                hits.append(Hit(record["id"], float(score), record, explanation))
+                continue
             explanation.matched_terms = self._matched_terms(tokens, groups, record)
             for name in ("title", "description"):
                 spans = highlight_spans(str(record.get(name) or ""), query_terms, self._analyzer)
@@ -648,16 +682,29 @@ class Engine:
         }
 
 
-def _vector_index(path: Path, dim: int, config: EngineConfig, chunks: bool = False) -> VectorIndex:
+def analyzed_fields(analyzer: Analyzer, record: Mapping[str, Any]) -> dict[str, str]:
+    """What the keyword leg indexes of a product: each text field as its space-joined terms."""
+    return {name: " ".join(analyzer.terms(str(record.get(name) or ""))) for name in TEXT_FIELDS}
+
+
+def _vector_index(path: Path, dim: int, config: EngineConfig, chunks: bool = False,
+                  analyzer: Analyzer | None = None) -> VectorIndex:
     """The items' vector index, or with chunks=True the chunk vectors' (a second collection on Milvus,
-    filtered by the engine's chunk masks, so it carries no filter fields)."""
+    filtered by the engine's chunk masks, so it carries no filter fields). On Milvus with the
+    keyword leg there too, the items' collection also holds their text for the server's BM25."""
     if config.vector.backend == "hnsw":
         return HnswVectorIndex(path, dim, config.vector)
     if config.vector.backend == "milvus":
+        from ..index.milvus import BM25Unsupported, bm25_document
         from ..index.vector_milvus import MilvusVectorIndex
 
         collection = config.vector.collection + ("_chunks" if chunks else "")
-        return MilvusVectorIndex(path, dim, config.vector, collection, filter_fields=not chunks)
+        text_of = None if chunks or analyzer is None else (lambda record: bm25_document(analyzed_fields(analyzer, record)))
+        try:
+            return MilvusVectorIndex(path, dim, config.vector, collection, filter_fields=not chunks, text_of=text_of,
+                                     bm25=text_of is not None and config.keyword.backend == "milvus")
+        except BM25Unsupported as exc:
+            raise DataDirError(str(exc)) from None
     raise ValueError(f"vector backend must be hnsw or milvus, got {config.vector.backend!r}")
 
 
@@ -704,10 +751,17 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
-def _keyword_index(data_dir: Path, config: EngineConfig, boosts: dict[str, float], writable: bool) -> KeywordIndex:
+def _keyword_index(data_dir: Path, config: EngineConfig, boosts: dict[str, float], writable: bool,
+                   vector: VectorIndex) -> KeywordIndex:
     if config.keyword.backend == "milvus":
-        from ..index.keyword_milvus import BM25Unsupported, MilvusKeywordIndex
+        from ..index.keyword_milvus import MilvusKeywordIndex, SharedMilvusKeywordIndex
+        from ..index.milvus import BM25Unsupported
 
+        if config.vector.backend != "milvus":
+            raise ValueError("keyword backend milvus needs the vector leg on Milvus too (SHOPSEARCH_VECTOR__BACKEND=milvus)")
+        if getattr(vector, "has_text", False):
+            return SharedMilvusKeywordIndex(vector)
+        # A vector collection created before it held the text: BM25 in a collection of its own.
         try:
             return MilvusKeywordIndex(data_dir / "keyword-milvus", config.vector.uri, config.vector.collection + "_text")
         except BM25Unsupported as exc:

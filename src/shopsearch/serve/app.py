@@ -320,7 +320,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         if cached is not None:
             return Response(cached.replace(b'"cached":false', b'"cached":true', 1), media_type="application/json")
         with service.lock:
-            response = engine.search(request.pop("query"), **request)
+            response = engine.search(request.pop("query"), explain=explain, **request)
         answer = response.to_dict()
         if response.degraded:
             service.metrics.degraded.inc()
