@@ -245,10 +245,10 @@ def _print_response(response: SearchResponse) -> None:
         price = f"  {item['price']:.2f}" if item.get("price") is not None else ""
         click.echo(f"{rank:>3}. {hit.score:8.4f}  {hit.id}  {item['title'][:90]}{price}")
         legs = []
-        for name, leg_rank, leg_score, digits in (("keyword", why.keyword_rank, why.keyword_score, 2),
-                                                   ("vector", why.vector_rank, why.vector_score, 3)):
-            if leg_score is not None:  # a hit the server fused has its legs' scores but no ranks
-                legs.append(f"{name}{'' if leg_rank is None else f' #{leg_rank}'} ({leg_score:.{digits}f})")
+        if why.keyword_rank is not None:
+            legs.append(f"keyword #{why.keyword_rank} ({why.keyword_score:.2f})")
+        if why.vector_rank is not None:
+            legs.append(f"vector #{why.vector_rank} ({why.vector_score:.3f})")
         if why.rerank_rank is not None:
             legs.append(f"rerank #{why.rerank_rank} ({why.rerank_score:.3f})")
         matched = "; ".join(f"{field}: {', '.join(terms)}" for field, terms in why.matched_terms.items())

@@ -36,10 +36,8 @@ import numpy as np
 from ..config import VectorConfig
 from .filters import (PROMOTED_KEYS, PROMOTED_NUMBERS, Condition, filter_values, normalize_value, promoted_values,
                       server_expression)
-from .milvus import (MAX_LIMIT, ROW_ID_LIMIT, add_bm25_fields, hit_rows, milvus_client, require_bm25,
-                     row_filter, server_version, short_mask)
-
-__all__ = ["MilvusVectorIndex", "ROW_ID_LIMIT", "milvus_client", "row_filter", "server_version"]
+from .milvus import (MAX_LIMIT, add_bm25_fields, hit_rows, milvus_client, require_bm25, row_filter, server_version,
+                     short_mask)
 
 _STATE = "milvus-state.json"
 _BATCH = 1000

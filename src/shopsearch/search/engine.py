@@ -471,9 +471,10 @@ class Engine:
         rrf_k = rrf_k or defaults.rrf_k
         if mode in ("vector", "hybrid"):
             query_vector = self._embed_query(query, mode, response)
-        fused_search = getattr(self._keyword, "fused_search", None)
-        if (fused_search is not None and defaults.server_fusion and query_vector is not None and mode == "hybrid" and not ranker and not exact
-                and fusion == "rrf" and weights[0] == weights[1] > 0 and not self._chunks.count()):
+        fused_search = getattr(self._keyword, "fused_search", None)  # both legs in one server collection
+        server_can_fuse = (mode == "hybrid" and fusion == "rrf" and weights[0] == weights[1] > 0 and not ranker
+                           and not exact and not self._chunks.count())
+        if fused_search is not None and defaults.server_fusion and server_can_fuse and query_vector is not None:
             t0 = time.perf_counter()
             server_fused = fused_search(groups, query_vector, depth, rrf_k, allowed, conditions or None)
             if server_fused is not None:
