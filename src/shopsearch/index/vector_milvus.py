@@ -144,17 +144,11 @@ class MilvusVectorIndex:
             self._client.upsert(self.collection, part)
         self.applied_seq = max(self.applied_seq, seq)
 
-    def filter_expression(self, allowed: np.ndarray | None, where: Sequence[Condition] | None) -> str:
+    def filter_expression(self, allowed: np.ndarray | None, where: Sequence[Condition] | None,
+                          long_lists: bool = True) -> str | None:
         """The mask as row ids while that list is short, else the conditions as an expression over
-        the filter fields (else the long row-id list, when the conditions cannot be expressed)."""
-        if allowed is None:
-            return ""
-        return self.server_filter(allowed, where, long_lists=True)
-
-    def server_filter(self, allowed: np.ndarray | None, where: Sequence[Condition] | None,
-                      long_lists: bool = False) -> str | None:
-        """filter_expression, or None where only a row-id list over ROW_ID_LIMIT would do and
-        long_lists is False."""
+        the filter fields, else (conditions it cannot express) the long row-id list, or None
+        when long_lists is False."""
         if allowed is None:
             return ""
         short = short_mask(allowed)
@@ -197,7 +191,7 @@ class MilvusVectorIndex:
         take as a row-id list over ROW_ID_LIMIT (the caller then fuses locally)."""
         from pymilvus import AnnSearchRequest, RRFRanker
 
-        expression = self.server_filter(allowed, where)
+        expression = self.filter_expression(allowed, where, long_lists=False)
         if not self.has_text or expression is None or depth > MAX_LIMIT or rrf_k != int(rrf_k) or not 0 < rrf_k < MAX_LIMIT:
             return None  # the server's RRF takes an integer k below 16,384
         if (allowed is not None and not allowed.any()) or not text:
