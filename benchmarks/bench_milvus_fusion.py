@@ -25,19 +25,21 @@ import numpy as np
 
 from shopsearch import Engine
 from shopsearch.config import EngineConfig
+from shopsearch.models import create_embedder
+from shopsearch.models.base import EmbedderBase
 
 FILTERS = {"none": None, "price<=100": ["price<=100"], "brand=HP,Lenovo": ["brand=HP,Lenovo"]}
 RRF_EQUAL = {"mode": "hybrid", "fusion": "rrf", "keyword_weight": 1.0, "vector_weight": 1.0, "k": 10}
 
 
-class CachedEmbedder:
+class CachedEmbedder(EmbedderBase):
     """The engine's embedder, answering repeated queries from memory: the timings are search only."""
 
     def __init__(self, inner) -> None:
         self._inner, self._seen = inner, {}
         self.name, self.dim = inner.name, inner.dim
 
-    def embed_queries(self, texts):
+    def embed_queries(self, texts, dimensions=None):
         missing = [t for t in texts if t not in self._seen]
         if missing:
             self._seen.update(zip(missing, self._inner.embed_queries(missing)))
@@ -56,11 +58,13 @@ def main() -> None:
     with open(args.judgments, newline="") as f:
         queries = list(dict.fromkeys(row["query"] for row in csv.DictReader(f)))
     config = EngineConfig.from_env()
-    engine = Engine.open(args.data_dir, config=config, read_only=True)
-    if not hasattr(engine._keyword, "fused_search"):
+    embedder = CachedEmbedder(create_embedder(config.model))
+    first = Engine.open(args.data_dir, config=config, read_only=True, embedder=embedder)
+    if first._backends.server_fusion is None:
         raise SystemExit("both legs must be on one Milvus collection: SHOPSEARCH_VECTOR__BACKEND=milvus, "
                          "SHOPSEARCH_VECTOR__URI=..., SHOPSEARCH_KEYWORD__BACKEND=milvus")
-    engine._embedder = CachedEmbedder(engine._embedder)
+    print(f"{len(first):,} products", end=", ")
+    first.close()
     local = dataclasses.replace(config, search=dataclasses.replace(config.search, server_fusion=False))
     setups = {  # name: (engine configuration, explain)
         "fused here (2 searches)": (local, False),
@@ -68,11 +72,11 @@ def main() -> None:
         "fused here, explained": (local, True),
         "fused on the server, explained (+2 searches)": (config, True),
     }
-    print(f"{len(engine):,} products, {len(queries)} queries x "
+    print(f"{len(queries)} queries x "
           f"{len(FILTERS)} filters x {args.passes} passes, k=10, RRF equal weights, embedding excluded")
     results = {}
     for name, (setup, explain) in setups.items():
-        engine.config = setup
+        engine = Engine.open(args.data_dir, config=setup, read_only=True, embedder=embedder)
         for query in queries:  # warm-up: embeddings cached, collection loaded
             engine.search(query, explain=explain, **RRF_EQUAL)
         times, agree = [], []
@@ -84,6 +88,7 @@ def main() -> None:
                     times.append((time.perf_counter() - t0) * 1000 - response.timings.get("embed_ms", 0.0))
                     agree.append([h.id for h in response.hits])
         results[name] = (np.asarray(times), agree)
+        engine.close()
     baseline = np.percentile(results["fused here (2 searches)"][0], 50)
     reference = results["fused here (2 searches)"][1]
     print(f"{'configuration':46} {'p50 ms':>8} {'p99 ms':>8} {'p50 vs here':>12} {'top-10 overlap':>15}")
@@ -91,7 +96,6 @@ def main() -> None:
         overlap = np.mean([len(set(a) & set(b)) / max(len(b), 1) for a, b in zip(answers, reference)])
         p50, p99 = np.percentile(times, [50, 99])
         print(f"{name:46} {p50:8.2f} {p99:8.2f} {baseline / p50:11.2f}x {overlap:15.3f}")
-    engine.close()
 
 
 if __name__ == "__main__":

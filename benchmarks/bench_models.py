@@ -116,17 +116,17 @@ def main() -> None:
                 folder = build_qwen(Path(tmp) / "embedding", shape, "Qwen3Model")
                 embedder = Qwen3Embedder(str(folder), device=args.device, dtype=args.dtype, batch_size=16)
                 rows.append(("embed", f"qwen3 Embedding-{shape} shape ({embedder.model.dtype})", len(qwen_texts),
-                             timed(lambda: embedder.embed_documents(qwen_texts))))
+                             timed(lambda: embedder.embed_documents(qwen_texts))))  # noqa: B023  # timed() calls it now
                 del embedder
                 shutil.rmtree(folder)
                 folder = build_qwen(Path(tmp) / "reranker", shape, "Qwen3ForCausalLM")
                 reranker = Qwen3Reranker(str(folder), device=args.device, dtype=args.dtype, batch_size=16)
                 pairs = qwen_texts
                 rows.append(("rerank", f"qwen3 Reranker-{shape} shape ({reranker.model.dtype})", len(pairs),
-                             timed(lambda: reranker.score("wireless noise cancelling headphones", pairs))))
+                             timed(lambda: reranker.score("wireless noise cancelling headphones", pairs))))  # noqa: B023  # called now
                 del reranker
 
-    print(f"| task | backend | texts | seconds | texts/s | tokens/s |")
+    print("| task | backend | texts | seconds | texts/s | tokens/s |")
     print("|---|---|---:|---:|---:|---:|")
     baseline = None
     for task, name, n, seconds in rows:

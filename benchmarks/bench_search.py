@@ -36,6 +36,7 @@ os.environ.setdefault("RUST_LOG", "error")
 import numpy as np
 
 from shopsearch.config import EngineConfig
+from shopsearch.models.base import EmbedderBase
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ICECAT = (REPO / ".." / "shared" / "datasets" / "icecat").resolve()
@@ -193,7 +194,7 @@ def competitor_text(item) -> str:
 
 
 # -- embedders ---------------------------------------------------------------
-class RecordingEmbedder:
+class RecordingEmbedder(EmbedderBase):
     """The real model, remembering every document vector it makes (text -> vector)
     so that the competitors get exactly the same vectors. The vectors go into an
     array allocated up front, so that they do not count in the engine's RSS growth."""
@@ -209,10 +210,10 @@ class RecordingEmbedder:
     def vector(self, text: str) -> np.ndarray:
         return self._store[self._row[text]]
 
-    def embed_queries(self, texts):
+    def embed_queries(self, texts, dimensions=None):
         return self.real.embed_queries(texts)
 
-    def embed_documents(self, texts):
+    def embed_documents(self, texts, dimensions=None):
         t0 = time.perf_counter()
         out = self.real.embed_documents(texts)
         self.doc_seconds += time.perf_counter() - t0
@@ -223,7 +224,7 @@ class RecordingEmbedder:
         return out
 
 
-class LookupEmbedder:
+class LookupEmbedder(EmbedderBase):
     """Documents: precomputed vectors looked up by text (unknown text -> real model).
     Queries: always the real model."""
 
@@ -235,10 +236,10 @@ class LookupEmbedder:
         self.doc_seconds = 0.0
         self.doc_texts = 0
 
-    def embed_queries(self, texts):
+    def embed_queries(self, texts, dimensions=None):
         return self.real.embed_queries(texts)
 
-    def embed_documents(self, texts):
+    def embed_documents(self, texts, dimensions=None):
         t0 = time.perf_counter()
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         unknown = []
@@ -383,7 +384,7 @@ def cold_filter_ms(engine, query: str) -> dict[str, float]:
     """First filtered query after a write: the engine rebuilds its filter columns."""
     out = {}
     for v in ("price<=100", "brand=HP,Lenovo"):
-        engine._columns.clear()  # what any upsert/delete does
+        engine._backends.columns.forget()  # what any upsert/delete does
         r = engine.search(query, mode="hybrid", k=K, filters=VARIANTS[v]["shopsearch"])
         out[v] = r.took_ms - r.embed_ms
     return out
@@ -468,9 +469,8 @@ def bench_lancedb(items, vectors, qvecs, work, warm, tmp: Path, args) -> dict:
 
 
 def bench_milvus(items, vectors, qvecs, work, warm, tmp: Path, args) -> dict:
-    from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker
-
     import milvus_lite
+    from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker
 
     client = MilvusClient(str(tmp / "milvus.db"))
     dim = vectors.shape[1]

@@ -1,23 +1,19 @@
+"""Fixtures and hooks only; what tests share besides fixtures lives in helpers.py."""
+
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import numpy as np
 import pytest
 
+from helpers import ICECAT_MAP, ICECAT_SLICE, REQUIRE_SUITES_VAR, SUITE_PROGRAMS, required_suites
 from shopsearch import Engine
 from shopsearch.index.ingest import BadRecord, FieldMapping, read_items
-
-FIXTURES = Path(__file__).parent / "fixtures"
-ICECAT_SLICE = FIXTURES / "icecat_slice.json.zip"
-ICECAT_MAP = ["brand=supplier", "description=name,short_description"]
 
 
 @pytest.fixture(scope="session", autouse=True)
 def private_model_cache(tmp_path_factory):
     """Exported ONNX graphs go to a per-run folder (servers started by tests inherit it), not ~/.cache."""
-    import os
-
     previous = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
     yield
@@ -64,69 +60,30 @@ def icecat_engine(open_engine, icecat_items):
     return engine
 
 
-class HashEmbedder:
-    """A deterministic stand-in model: bag of hashed words, for tests that need
-    a second, different vector space or a model that fails on demand."""
+# -- suites that need a program: skipped for developers without it, a failure where CI installed it --
 
-    def __init__(self, dim: int = 32, name: str = "hash-test", fail: bool = False) -> None:
-        self.dim, self.name, self.fail = dim, name, fail
-
-    def _embed(self, texts):
-        if self.fail:
-            raise ConnectionError("model server unreachable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in text.lower().split():
-                out[i, hash(word) % self.dim] += 1.0
-        out[:, 0] += 1e-3
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-    def embed_queries(self, texts):
-        return self._embed(texts)
-
-    def embed_documents(self, texts):
-        return self._embed(texts)
+def pytest_configure(config):
+    markers = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+    unknown = required_suites(os.environ) - markers
+    if unknown:
+        raise pytest.UsageError(f"{REQUIRE_SUITES_VAR} names {', '.join(sorted(unknown))}, which is not a registered "
+                                f"marker (pyproject.toml [tool.pytest.ini_options] markers)")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data, key: str):
-    """`shopsearch serve` over the Icecat slice as a real process on 127.0.0.1: (url, process)."""
-    import subprocess
-    import sys
-    import time
-
-    import httpx
-
-    subprocess.run([sys.executable, "-m", "shopsearch.cli.main", "index", str(ICECAT_SLICE), "--data-dir", str(data),
-                    *[a for m in ICECAT_MAP for a in ("--map", m)], "--price-scale", "0.01"], check=True, capture_output=True)
-    keys = data / "keys.txt"
-    keys.write_text(f"# test key\n{key}\n")
-    port = free_port()
-    log = data / "server.log"  # a file, not a pipe: an undrained pipe fills and blocks the server
-    process = subprocess.Popen([sys.executable, "-m", "shopsearch.cli.main", "serve", "--data-dir", str(data),
-                                "--port", str(port), "--api-key-file", str(keys)],
-                               stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/health", timeout=0.5).status_code == 200:
-                return url, process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    pytest.fail("server did not start: " + log.read_text())
-
-
-def stop_server(process) -> None:
-    import signal
-
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A skip of a test whose suite SHOPSEARCH_REQUIRE_SUITES lists becomes a failure naming the missing program."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    suites = sorted(required_suites(os.environ) & {mark.name for mark in item.iter_markers()})
+    if not suites:
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    programs = "; ".join(f"{SUITE_PROGRAMS.get(suite, 'its program')}" for suite in suites)
+    report.outcome = "failed"
+    report.longrepr = (f"the {', '.join(suites)} suite must not skip: {REQUIRE_SUITES_VAR}={os.environ[REQUIRE_SUITES_VAR]} "
+                       f"says .ci/run installed its program, {programs}, but it is missing here. "
+                       f"The test skipped with: {reason}")

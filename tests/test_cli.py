@@ -1,14 +1,12 @@
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 from click.testing import CliRunner
 
+from helpers import ICECAT_SLICE
 from shopsearch.cli.main import cli
-
-from conftest import ICECAT_SLICE
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +119,21 @@ def test_demo_runs_end_to_end_as_installed():
     assert result.returncode == 0, result.stderr
     assert "indexed 400 sample products" in result.stdout
     assert "results for 'wireless mouse'" in result.stdout and "results for '蓝牙音箱'" in result.stdout
+
+
+def test_errors_name_the_option_at_fault(tmp_path):
+    queries = tmp_path / "queries.txt"
+    queries.write_text("laptop\n")
+    # `--data-dir $EMPTY --queries FILE`: the directory option must not swallow the next option.
+    swallowed = run("search", "--data-dir", "--queries", queries)
+    assert swallowed.exit_code == 2 and "--data-dir" in swallowed.output and "--queries holds" not in swallowed.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = run("search", "--data-dir", empty, "--queries", queries)
+    assert missing.exit_code == 1 and f"{empty} holds no shopsearch index" in missing.output
+
+
+def test_a_bad_setting_is_a_one_line_error(indexed, monkeypatch):
+    monkeypatch.setenv("SHOPSEARCH_SEARCH__FUSION", "borda")
+    result = run("search", "bag", "--data-dir", indexed)
+    assert result.exit_code == 1 and "SHOPSEARCH_SEARCH__FUSION='borda'" in result.output and "Traceback" not in result.output

@@ -13,6 +13,9 @@ import pytest
 
 from shopsearch import Engine
 
+# Each case runs the indexer as a process, kills it with SIGKILL, then re-runs it over 3000 items.
+pytestmark = pytest.mark.slow
+
 N_ITEMS = 3000
 BATCH = 100
 

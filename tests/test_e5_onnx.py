@@ -10,12 +10,17 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from shopsearch.models.e5_onnx import (
-    DOCUMENT_PREFIX, WEIGHTS_FILE, WEIGHTS_PACKAGE, E5SmallEmbedder, Q4Weights, _matmul_nbits_blob, package_file,
+    DOCUMENT_PREFIX,
+    WEIGHTS_FILE,
+    WEIGHTS_PACKAGE,
+    E5SmallEmbedder,
+    Q4Weights,
+    _matmul_nbits_blob,
+    package_file,
 )
 
 TEXTS = [

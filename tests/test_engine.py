@@ -1,11 +1,8 @@
-import numpy as np
 import pytest
 
-from shopsearch.search.resilience import ModelCallFailed
-
+from helpers import HashEmbedder
 from shopsearch import DataDirError, Engine, InvalidRequest
-
-from conftest import HashEmbedder
+from shopsearch.search.resilience import ModelCallFailed
 
 
 def ids(response):
@@ -182,9 +179,9 @@ def test_unchanged_items_are_not_embedded_or_written_again(open_engine, icecat_i
     class Counting(HashEmbedder):
         texts = 0
 
-        def embed_documents(self, texts):
+        def embed_documents(self, texts, dimensions=None):
             Counting.texts += len(texts)
-            return super().embed_documents(texts)
+            return super().embed_documents(texts, dimensions)
 
     engine = open_engine(tmp_path / "resume", embedder=Counting())
     first = engine.upsert(icecat_items[:50])

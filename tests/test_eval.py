@@ -3,11 +3,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from helpers import FIXTURES, ICECAT_SLICE
 from shopsearch.cli.main import cli
 from shopsearch.eval.evaluator import METRICS, evaluate, parse_sweeps, wins_and_losses
 from shopsearch.eval.judgments import InvalidJudgments, load_judgments
-
-from conftest import FIXTURES, ICECAT_SLICE
 
 RATINGS = FIXTURES / "icecat_slice_ratings.csv"
 

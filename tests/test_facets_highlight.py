@@ -60,6 +60,6 @@ def test_highlights_follow_the_analyzer_stems_accents_and_chinese():
 def test_highlight_spans_are_sorted_disjoint_and_inside_the_text(text, query):
     terms = {t for group in ANALYZER.groups(query) for t in group}
     spans = highlight_spans(text, terms, ANALYZER)
-    for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+    for (_s1, e1), (s2, _e2) in zip(spans, spans[1:]):
         assert e1 < s2
     assert all(0 <= s < e <= len(text) for s, e in spans)

@@ -5,10 +5,9 @@ import zipfile
 
 import pytest
 
+from helpers import ICECAT_MAP, ICECAT_SLICE
 from shopsearch.index.ingest import BadRecord, FieldMapping, UnreadableFile, read_items
 from shopsearch.index.items import InvalidItem, Item, parse_price
-
-from conftest import ICECAT_MAP, ICECAT_SLICE
 
 RECORDS = [
     {"id": "1", "title": "Red shoe", "brand": "Acme", "price": 10.5, "color": "red"},

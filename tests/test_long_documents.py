@@ -6,27 +6,8 @@ import dataclasses
 
 import pytest
 
+from helpers import WordReranker, catalogue
 from shopsearch.config import EngineConfig
-from test_rerank_stage import WordReranker
-
-FILLER = ("This product is made with care from quality materials and ships in recyclable packaging. "
-          "It comes with a two year warranty and friendly customer support. ")
-FEATURES = {
-    3: "## Waterproofing\nSealed against water to 50 metres, for scuba diving and snorkelling.",
-    11: "## Battery\nThe battery lasts for 40 hours of music playback on a single charge.",
-    17: "## Cooking\nNon-stick ceramic coating for frying eggs and pancakes without oil.",
-}
-
-
-def catalogue():
-    items = []
-    for n in range(24):
-        sections = [f"## Overview\n{FILLER * 5}", f"## Care\n{FILLER * 4}"]
-        if n in FEATURES:
-            sections.append(FEATURES[n])
-        sections.append(f"## Warranty\n{FILLER * 4}")
-        items.append({"id": str(n), "title": f"Acme Everyday Gadget {n}", "description": "\n\n".join(sections)})
-    return items
 
 
 def vector_ids(engine, query, k=3, **kw):

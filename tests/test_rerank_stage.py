@@ -5,33 +5,13 @@ from __future__ import annotations
 import json
 import time
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import HashEmbedder
+from helpers import HashEmbedder, WordReranker
 from shopsearch import InvalidRequest
 from shopsearch.cli.main import cli
 from shopsearch.search.resilience import CircuitBreaker, ModelCallFailed
-
-
-class WordReranker:
-    """Test double: relevance = share of the query's words in the document, or a scripted failure/delay."""
-
-    name = "word-overlap-test"
-
-    def __init__(self, fail: bool = False, delay_s: float = 0.0) -> None:
-        self.fail, self.delay_s, self.calls, self.seen = fail, delay_s, 0, []
-
-    def score(self, query, documents, instruction=None):
-        self.calls += 1
-        self.seen.append((query, list(documents), instruction))
-        time.sleep(self.delay_s)
-        if self.fail:
-            raise ConnectionError("reranker unreachable")
-        words = set(query.lower().split())
-        return np.array([len(words & set(d.lower().split())) / len(words) for d in documents], dtype=np.float32)
-
 
 PRODUCTS = [
     {"id": "1", "title": "red running shoe", "price": 50},
@@ -114,11 +94,9 @@ def test_a_slow_reranker_times_out_per_request(engine_with):
 
 
 def test_both_models_down_leaves_keyword_results(engine_with):
-    embedder = HashEmbedder()
     engine = engine_with(WordReranker(fail=True))
-    engine._embedder = embedder
     engine.upsert(PRODUCTS)
-    embedder.fail = True
+    engine.embedder.fail = True
     response = engine.search("running shoe", mode="hybrid")
     assert len(response.hits) >= 3 and len(response.warnings) == 2 and response.degraded
 

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from helpers import FIXTURES, HashEmbedder, WordReranker, start_server, stop_server
 from shopsearch.serve.app import create_app
 from shopsearch.serve.settings import ServeSettings
-from conftest import start_server, stop_server
-from test_rerank_stage import WordReranker
 
 KEY = "sk-test-123"
 
@@ -83,15 +82,40 @@ def test_bad_json_and_big_bodies(served):
     assert streamed.status_code == 413
 
 
-def test_token_limit_truncates_or_refuses(served):
+def test_token_limit_truncates_or_refuses(served, embedder):
     long_text = "wireless headphones " * 50
     client = served(max_input_tokens=10)
     answer = client.post("/v1/embeddings", json={"input": [long_text, "short"]}).json()
-    assert answer["usage"]["prompt_tokens"] == 10 + 1
+    assert answer["usage"]["prompt_tokens"] == 10 + embedder.count_tokens(["short"])[0]  # the model's own tokens
     assert "shopsearch_truncations_total 1.0" in client.get("/metrics").text
     strict = served(max_input_tokens=10, token_policy="error")
     refused = strict.post("/v1/embeddings", json={"input": ["short", long_text]})
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "input[1]"
+
+
+def test_the_models_own_token_limit_binds_before_the_servers(served, embedder):
+    """The default model reads 512 tokens: past its max_tokens the server cuts (and counts) or refuses,
+    though its own limit (8192) is higher."""
+    over = "wireless headphones " * 300
+    assert embedder.count_tokens([over])[0] > embedder.max_tokens
+    client = served()
+    answer = client.post("/v1/embeddings", json={"input": [over]}).json()
+    assert answer["usage"]["prompt_tokens"] == embedder.max_tokens
+    assert "shopsearch_truncations_total 1.0" in client.get("/metrics").text
+    refused = served(token_policy="error").post("/v1/embeddings", json={"input": [over]})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "context_length_exceeded"
+    assert f"over the limit of {embedder.max_tokens}" in refused.json()["error"]["message"]
+
+
+def test_a_cache_hit_is_flagged_without_touching_item_fields(served):
+    client = served()
+    written = client.post("/v1/catalog/items", json={"items": [{"id": "c1", "title": "cached cable tester", "cached": False}]})
+    assert written.status_code == 200
+    body = {"query": "cable tester", "mode": "keyword", "k": 3}
+    first, second = client.post("/v1/search", json=body).json(), client.post("/v1/search", json=body).json()
+    assert first["cached"] is False and second["cached"] is True
+    hit = next(h for h in second["results"] if h["id"] == "c1")
+    assert hit["item"]["cached"] is False and second["results"] == first["results"]
 
 
 def test_auth_on_every_route_but_health(served):
@@ -222,6 +246,7 @@ def live_server(tmp_path_factory):
     stop_server(process)
 
 
+@pytest.mark.slow  # a real `shopsearch serve` process over the indexed Icecat slice (live_server)
 def test_the_official_openai_client_works_unchanged(live_server, embedder):
     openai = pytest.importorskip("openai")
     url, _ = live_server
@@ -240,6 +265,7 @@ def test_the_official_openai_client_works_unchanged(live_server, embedder):
     assert [m.id for m in client.models.list().data] == ["multilingual-e5-small-q4-int8"]
 
 
+@pytest.mark.slow  # the same real server process, stopped by SIGTERM mid-request
 def test_graceful_shutdown_finishes_in_flight_requests(live_server):
     url, process = live_server
     results = []
@@ -276,8 +302,6 @@ def test_search_facets_and_highlights(served):
 
 
 def test_eval_api_runs_judgments_from_the_folder_or_an_upload(served, tmp_path):
-    from conftest import FIXTURES
-
     (tmp_path / "judged").mkdir()
     (tmp_path / "judged" / "ratings.csv").write_text((FIXTURES / "icecat_slice_ratings.csv").read_text())
     (tmp_path / "judged" / "notes.md").write_text("not judgments")
@@ -353,8 +377,6 @@ def test_batcher_runs_as_many_calls_at_once_as_the_model_allows():
 
 
 def test_a_server_starts_and_answers_by_keyword_while_the_embedding_model_is_down(open_engine, tmp_path, icecat_items):
-    from conftest import HashEmbedder
-
     engine = open_engine(tmp_path / "down", embedder=HashEmbedder())
     engine.upsert(icecat_items[:40])
     engine.close()

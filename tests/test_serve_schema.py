@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from conftest import start_server, stop_server
+from helpers import start_server, stop_server
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
 
 KEY = "sk-schema"
+# A real `shopsearch serve` process (start_server), then up to 20 generated requests per operation.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,7 @@ def test_a_bare_folder_is_read_by_its_config(folder, tmp_path):
     other = build(tmp_path / "other", "Qwen3Model")
     config = (other / "config.json").read_text().replace('"model_type": "qwen3"', '"model_type": "qwen3_like"')
     (other / "config.json").write_text(config)
-    from shopsearch.models.factory import parse_spec, EMBEDDER_KINDS
+    from shopsearch.models.factory import EMBEDDER_KINDS, parse_spec
     assert parse_spec(str(other), EMBEDDER_KINDS).kind == "st"
 
 

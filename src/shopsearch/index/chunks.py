@@ -29,6 +29,10 @@ class ChunkIndex:
     def dim(self) -> int:
         return self._vectors.dim
 
+    @property
+    def reads_during_writes(self) -> bool:
+        return self._vectors.reads_during_writes
+
     def _set(self, chunks: np.ndarray, rows: np.ndarray) -> None:
         if len(chunks) and chunks.max() >= len(self._row_of):
             grown = np.full(max(int(chunks.max()) + 1, 2 * len(self._row_of)), -1, dtype=np.int64)
@@ -38,7 +42,11 @@ class ChunkIndex:
 
     def apply(self, seq: int, batch: Sequence[tuple[int, int, bool, np.ndarray | None]]) -> None:
         """batch: (chunk, row, deleted, vector) as the catalogue store records them."""
-        live = [(c, r, v) for c, r, deleted, v in batch if not deleted]
+        live: list[tuple[int, int, np.ndarray]] = []
+        for c, r, deleted, v in batch:
+            if not deleted:
+                assert v is not None  # the store keeps a vector with every live chunk (NULL only once retired)
+                live.append((c, r, v))
         retired = [c for c, _, deleted, _ in batch if deleted]
         vectors = np.stack([v for *_, v in live]) if live else np.zeros((0, self.dim), np.float32)
         self._vectors.apply(seq, [c for c, _, _ in live], vectors, retired)

@@ -175,9 +175,9 @@ class Column:
     def replace_rows(self, rows: Sequence[int], pairs: Sequence[tuple[int, Any]]) -> None:
         """Forget `rows`' values and add `pairs`: a write updates the column
         in place instead of re-reading the whole catalogue."""
-        rows = np.asarray(rows, dtype=np.int64)
-        keep = ~np.isin(self.rows, rows)
-        keep_num = ~np.isin(self.num_rows, rows)
+        replaced = np.asarray(rows, dtype=np.int64)
+        keep = ~np.isin(self.rows, replaced)
+        keep_num = ~np.isin(self.num_rows, replaced)
         new_rows, new_codes, new_num_rows, new_nums = self._arrays(pairs)
         self.rows = np.concatenate([self.rows[keep], new_rows])
         self.codes = np.concatenate([self.codes[keep], new_codes])
@@ -196,6 +196,7 @@ class Column:
                 mask = ~mask
             return mask
         bound = _number(condition.values[0])
+        assert bound is not None  # Condition.__post_init__ refuses a range without one number
         compare = {"gt": np.greater, "gte": np.greater_equal, "lt": np.less, "lte": np.less_equal}[condition.op]
         mask[self.num_rows[compare(self.nums, bound)]] = True
         return mask

@@ -175,9 +175,11 @@ def _read_csv(text: str, source: str) -> Iterator[tuple[Location, Any]]:
 
 
 def _read_parquet(data: bytes, source: str) -> Iterator[tuple[Location, Any]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UnreadableFile(f"{source}: reading Parquet needs pyarrow: pip install 'shopsearch[parquet]'") from None
     try:
         parquet = pq.ParquetFile(pa.BufferReader(data))
     except (pa.ArrowInvalid, OSError) as exc:

@@ -6,12 +6,16 @@ from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from .filters import Condition
+
 # Fields the keyword leg indexes, in the order results explain them.
 TEXT_FIELDS = ("title", "brand", "category", "description")
 
 
 class KeywordIndex(Protocol):
-    applied_seq: int  # last catalogue sequence applied; the engine replays what follows
+    @property
+    def applied_seq(self) -> int:
+        """The last catalogue sequence applied; opening replays what follows."""
 
     def apply(self, seq: int, upserts: Mapping[int, Mapping[str, str]], deletes: Sequence[int]) -> None:
         """Replace rows' analysed fields (text of space-joined terms) and drop deleted rows, durably."""
@@ -29,6 +33,15 @@ class KeywordIndex(Protocol):
     def size_bytes(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+class ServerFusion(Protocol):
+    """An index whose server holds both legs and fuses them itself (Milvus hybrid_search)."""
+
+    def fused_search(self, groups: Sequence[tuple[str, ...]], query_vector: np.ndarray, depth: int, rrf_k: float,
+                     allowed: np.ndarray | None, where: Sequence[Condition] | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Both legs `depth` deep under the same filter, fused by reciprocal rank (sum of 1 / (rrf_k + rank)):
+        (rows, fused scores), best first; None when the server cannot answer it as asked."""
 
 
 def top_allowed(read: Callable[[int], tuple[np.ndarray, np.ndarray]], limit: int, allowed: np.ndarray,

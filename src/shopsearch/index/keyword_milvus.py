@@ -19,14 +19,24 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .filters import Condition
 from .keyword import top_allowed
-from .milvus import (MAX_LIMIT, add_bm25_fields, bm25_document, bm25_query, bm25_scores, hit_rows, milvus_client,
-                     require_bm25, row_filter, short_mask)
+from .milvus import (
+    MAX_LIMIT,
+    add_bm25_fields,
+    bm25_document,
+    bm25_query,
+    bm25_scores,
+    hit_rows,
+    milvus_client,
+    require_bm25,
+    row_filter,
+    short_mask,
+)
 from .vector_milvus import MilvusVectorIndex
 
 _STATE = "milvus-keyword-state.json"
@@ -39,7 +49,7 @@ _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 class _ServerBM25:
     """Keyword search against a collection's `sparse` field (BM25 over `text`)."""
 
-    _client: object
+    _client: Any  # a pymilvus MilvusClient (milvus_client() imports pymilvus lazily; its API is untyped here)
     collection: str
 
     def search(self, groups: Sequence[tuple[str, ...]], limit: int,

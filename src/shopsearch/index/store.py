@@ -5,12 +5,17 @@ The keyword and vector indexes are derived from it: each records the last
 sequence it applied, and on open replays whatever came after. A batch is
 "committed" when its transaction commits; from then on it survives a
 `kill -9` and becomes searchable at the latest on the next open.
+
+Reads run concurrently: each thread reads through a connection of its own, which in WAL
+mode sees the last committed state; the writer's transaction never shows half-done. Writes
+go through one connection.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -50,22 +55,48 @@ ChunkRecord = tuple[str, str, np.ndarray]
 class CatalogueStore:
     def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = Path(path)
-        uri = f"file:{self.path}?mode=ro" if read_only else f"file:{self.path}"
-        self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout = 10000")
+        self._read_uri = f"file:{self.path}?mode=ro"
+        self._db = self._connect(self._read_uri if read_only else f"file:{self.path}")
         if not read_only:
-            # WAL: readers in other processes keep working while we write, and a
+            # WAL: readers (threads here, other processes) keep working while we write, and a
             # killed writer leaves at most an uncommitted tail that SQLite drops.
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(_SCHEMA)
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+
+    @staticmethod
+    def _connect(uri: str) -> sqlite3.Connection:
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout = 10000")
+        return db
+
+    @property
+    def _read(self) -> sqlite3.Connection:
+        """This thread's read connection (opened on first use)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            if self._closed:
+                raise RuntimeError(f"{self.path} is closed")
+            db = self._local.db = self._connect(self._read_uri)
+            with self._readers_lock:
+                self._readers.append(db)
+        return db
 
     def close(self) -> None:
+        self._closed = True
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for db in readers:
+            db.close()
         self._db.close()
 
     # -- metadata -------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._read.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
@@ -73,7 +104,12 @@ class CatalogueStore:
 
     # -- writes ---------------------------------------------------------------
     def last_seq(self) -> int:
-        return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM items").fetchone()[0]
+        """The last committed write sequence."""
+        return self._read.execute("SELECT COALESCE(MAX(seq), 0) FROM items").fetchone()[0]
+
+    def _next_seq(self) -> int:
+        # Inside the write transaction, on the writer's connection.
+        return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM items").fetchone()[0] + 1
 
     def upsert(self, items: Sequence[Item], vectors: np.ndarray,
                chunks: Sequence[Sequence[ChunkRecord]] | None = None) -> tuple[int, list[int]]:
@@ -85,7 +121,7 @@ class CatalogueStore:
         """
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with self._transaction():
-            seq = self.last_seq() + 1
+            seq = self._next_seq()
             rows = []
             for i, (item, vector) in enumerate(zip(items, vectors)):
                 cursor = self._db.execute(
@@ -110,7 +146,7 @@ class CatalogueStore:
     def delete(self, ids: Iterable[str]) -> tuple[int, list[int]]:
         """Mark items deleted (kept as tombstones so derived indexes can replay): (seq, rows)."""
         with self._transaction():
-            seq = self.last_seq() + 1
+            seq = self._next_seq()
             rows = []
             for item_id in dict.fromkeys(ids):
                 cursor = self._db.execute(
@@ -126,7 +162,7 @@ class CatalogueStore:
 
     def chunk_changes_since(self, seq: int) -> Iterator[tuple[int, list]]:
         """(seq, [(chunk, row, deleted, vector | None), ...]) per committed batch after seq."""
-        cursor = self._db.execute(
+        cursor = self._read.execute(
             "SELECT seq, chunk, row, deleted, vector FROM chunks WHERE seq > ? ORDER BY seq, chunk", (seq,))
         batch_seq, batch = None, []
         for s, chunk, row, deleted, vector in cursor:
@@ -136,21 +172,19 @@ class CatalogueStore:
             batch_seq = s
             batch.append((chunk, row, bool(deleted), np.frombuffer(vector, dtype=np.float32) if vector else None))
         if batch:
+            assert batch_seq is not None  # set with the batch's first row
             yield batch_seq, batch
 
     def chunk_rows(self) -> list[tuple[int, int]]:
         """(chunk, row) of every live chunk."""
-        return self._db.execute("SELECT chunk, row FROM chunks WHERE deleted = 0").fetchall()
+        return self._read.execute("SELECT chunk, row FROM chunks WHERE deleted = 0").fetchall()
 
     def chunk_texts(self, chunks: Sequence[int]) -> dict[int, tuple[str, str]]:
         if not chunks:
             return {}
         marks = ",".join("?" * len(chunks))
         query = f"SELECT chunk, heading, text FROM chunks WHERE deleted = 0 AND chunk IN ({marks})"
-        return {c: (h or "", t or "") for c, h, t in self._db.execute(query, [int(c) for c in chunks])}
-
-    def count_chunks(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM chunks WHERE deleted = 0").fetchone()[0]
+        return {c: (h or "", t or "") for c, h, t in self._read.execute(query, [int(c) for c in chunks])}
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -166,14 +200,14 @@ class CatalogueStore:
 
     # -- reads ----------------------------------------------------------------
     def count(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM items WHERE deleted = 0").fetchone()[0]
+        return self._read.execute("SELECT COUNT(*) FROM items WHERE deleted = 0").fetchone()[0]
 
     def max_row(self) -> int:
-        return self._db.execute("SELECT COALESCE(MAX(row), 0) FROM items").fetchone()[0]
+        return self._read.execute("SELECT COALESCE(MAX(row), 0) FROM items").fetchone()[0]
 
     def changes_since(self, seq: int, chunk: int = 2000) -> Iterator[tuple[int, list]]:
         """(seq, [(row, deleted, record | None, vector | None), ...]) per committed batch after seq."""
-        cursor = self._db.execute(
+        cursor = self._read.execute(
             "SELECT seq, row, deleted, doc, vector FROM items WHERE seq > ? ORDER BY seq, row", (seq,)
         )
         batch_seq, batch = None, []
@@ -188,6 +222,7 @@ class CatalogueStore:
                      np.frombuffer(vector, dtype=np.float32) if vector else None)
                 )
         if batch:
+            assert batch_seq is not None  # set with the batch's first row
             yield batch_seq, batch
 
     def records(self, rows: Sequence[int]) -> dict[int, dict]:
@@ -195,7 +230,7 @@ class CatalogueStore:
             return {}
         marks = ",".join("?" * len(rows))
         query = f"SELECT row, doc FROM items WHERE deleted = 0 AND row IN ({marks})"
-        return {row: json.loads(doc) for row, doc in self._db.execute(query, [int(r) for r in rows])}
+        return {row: json.loads(doc) for row, doc in self._read.execute(query, [int(r) for r in rows])}
 
     def records_by_id(self, ids: Sequence[str]) -> dict[str, dict]:
         """Live items' records by id (absent ids are left out)."""
@@ -203,11 +238,11 @@ class CatalogueStore:
         for start in range(0, len(ids), 900):  # under SQLite's bound-parameter limit
             part = list(ids[start:start + 900])
             query = f"SELECT id, doc FROM items WHERE deleted = 0 AND id IN ({','.join('?' * len(part))})"
-            found.update((item_id, json.loads(doc)) for item_id, doc in self._db.execute(query, part))
+            found.update((item_id, json.loads(doc)) for item_id, doc in self._read.execute(query, part))
         return found
 
     def get(self, item_id: str) -> dict | None:
-        found = self._db.execute("SELECT doc FROM items WHERE id = ? AND deleted = 0", (item_id,)).fetchone()
+        found = self._read.execute("SELECT doc FROM items WHERE id = ? AND deleted = 0", (item_id,)).fetchone()
         return json.loads(found[0]) if found else None
 
     def field_values(self, name: str) -> list[tuple[int, object]]:
@@ -215,7 +250,7 @@ class CatalogueStore:
         path = "$." + json.dumps(name)
         query = "SELECT row, json_extract(doc, ?), json_type(doc, ?) FROM items WHERE deleted = 0"
         out = []
-        for row, value, kind in self._db.execute(query, (path, path)):
+        for row, value, kind in self._read.execute(query, (path, path)):
             if value is None:
                 continue
             out.append((row, json.loads(value) if kind == "array" else value))

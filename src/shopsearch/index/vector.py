@@ -12,6 +12,10 @@ from .filters import Condition
 class VectorIndex(Protocol):
     applied_seq: int  # last catalogue sequence applied; the engine replays what follows
     dim: int
+    # Whether searches may run while apply() changes the index. hnswlib's graph may not be read
+    # during an insert, so the engine's write lock keeps readers out then; a server (Milvus)
+    # orders its own reads and writes.
+    reads_during_writes: bool
 
     def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int],
               records: Sequence[Mapping[str, Any]] | None = None) -> None:

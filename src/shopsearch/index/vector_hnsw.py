@@ -23,12 +23,15 @@ _STATE = "state.json"
 
 
 class HnswVectorIndex:
+    reads_during_writes = False  # an insert re-links graph nodes a concurrent walk may be reading
+
     def __init__(self, path: Path, dim: int, config: VectorConfig) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.dim = dim
         self._config = config
         self.applied_seq = 0
+        self._ef = 0
         # Exact copies of the vectors by row: the exact-scan plan reads them,
         # and a snapshot reloads the graph without re-embedding anything.
         self._vectors = np.zeros((0, dim), dtype=np.float32)
@@ -54,6 +57,7 @@ class HnswVectorIndex:
         graph.load_index(str(self.path / state["graph"]), max_elements=state["capacity"])
         graph.set_num_threads(1)
         self._graph = graph
+        self._ef = 0
         self._vectors = np.load(self.path / state["vectors"])
         self._present = np.load(self.path / state["present"])
         self._in_graph = np.load(self.path / state["in_graph"])
@@ -76,16 +80,16 @@ class HnswVectorIndex:
 
     def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int],
               records=None) -> None:
-        rows = np.asarray(rows, dtype=np.int64)
-        if len(rows):
-            self._ensure_rows(int(rows.max()))
-            for row in rows[self._in_graph[rows] & ~self._present[rows]]:  # deleted earlier, coming back
+        ids = np.asarray(rows, dtype=np.int64)
+        if len(ids):
+            self._ensure_rows(int(ids.max()))
+            for row in ids[self._in_graph[ids] & ~self._present[ids]]:  # deleted earlier, coming back
                 self._graph.unmark_deleted(int(row))
             # Adding an existing label replaces its vector and re-links it.
-            self._graph.add_items(vectors, rows)
-            self._vectors[rows] = vectors
-            self._present[rows] = True
-            self._in_graph[rows] = True
+            self._graph.add_items(vectors, ids)
+            self._vectors[ids] = vectors
+            self._present[ids] = True
+            self._in_graph[ids] = True
         for row in deletes:
             if row < len(self._present) and self._present[row]:
                 self._graph.mark_deleted(int(row))
@@ -111,7 +115,12 @@ class HnswVectorIndex:
         if exact:
             return self._exact(query, np.flatnonzero(candidates), k)
         k_eff = min(k, int(np.count_nonzero(candidates)))
-        self._graph.set_ef(max(self._config.ef_search, k_eff))
+        ef = max(self._config.ef_search, k_eff)
+        if ef != self._ef:
+            # ef is the graph's one setting, shared by concurrent readers: a reader asking for
+            # more than ef_search raises it for the walks running beside it (more exact, not less).
+            self._ef = ef
+            self._graph.set_ef(ef)
         flags = candidates
         try:
             labels, distances = self._graph.knn_query(

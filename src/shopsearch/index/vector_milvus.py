@@ -34,10 +34,16 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..config import VectorConfig
-from .filters import (PROMOTED_KEYS, PROMOTED_NUMBERS, Condition, filter_values, normalize_value, promoted_values,
-                      server_expression)
-from .milvus import (MAX_LIMIT, add_bm25_fields, hit_rows, milvus_client, require_bm25, row_filter, server_version,
-                     short_mask)
+from .filters import (
+    PROMOTED_KEYS,
+    PROMOTED_NUMBERS,
+    Condition,
+    filter_values,
+    normalize_value,
+    promoted_values,
+    server_expression,
+)
+from .milvus import MAX_LIMIT, add_bm25_fields, hit_rows, milvus_client, require_bm25, row_filter, server_version, short_mask
 
 _STATE = "milvus-state.json"
 _BATCH = 1000
@@ -46,6 +52,8 @@ _KEY_BYTES = 1024
 
 
 class MilvusVectorIndex:
+    reads_during_writes = True  # the server orders reads and writes (strong consistency)
+
     def __init__(self, state_dir: Path, dim: int, config: VectorConfig, collection: str,
                  filter_fields: bool = True, text_of: Callable[[Mapping[str, Any]], str] | None = None,
                  bm25: bool = False) -> None:
@@ -129,15 +137,20 @@ class MilvusVectorIndex:
         for start in range(0, len(rows), _BATCH):
             part = []
             for i in range(start, min(start + _BATCH, len(rows))):
-                entity = {"row": int(rows[i]), "dense": vectors[i].tolist()}
+                entity: dict[str, Any] = {"row": int(rows[i]), "dense": vectors[i].tolist()}
                 if self.has_text:
+                    # records: checked above; text_of: __init__ refuses a text collection without one.
+                    assert records is not None and self._text_of is not None
                     entity["text"] = self._text_of(records[i])
                 if self.filters_on_server:
+                    assert records is not None  # checked above
                     entity["keys"], entity["num_min"], entity["num_max"] = filter_values(records[i])
                 if self.promoted:
+                    assert records is not None  # checked above: the promoted columns come with the filter fields
                     promoted = promoted_values(records[i])
                     for name in PROMOTED_KEYS:  # a key longer than the column holds stays in the JSON copy only
-                        if promoted[name] is not None and len(promoted[name].encode()) > _KEY_BYTES:
+                        key = promoted[name]  # a str or None: promoted_values normalises keys to text
+                        if isinstance(key, str) and len(key.encode()) > _KEY_BYTES:
                             promoted[name] = None
                     entity.update((name, promoted[name]) for name in self.promoted)
                 part.append(entity)
@@ -173,6 +186,7 @@ class MilvusVectorIndex:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         expression = self.filter_expression(allowed, where)
         if exact:  # every allowed vector, scored here: for measuring the server's recall
+            assert expression is not None  # long_lists=True: filter_expression always gives one
             rows, vectors = self._vectors(expression=expression)
             scores = vectors @ np.asarray(query, np.float32)
             order = np.argsort(-scores, kind="stable")[:k]
@@ -205,7 +219,7 @@ class MilvusVectorIndex:
                                           consistency_level="Strong")[0]
         return hit_rows(hits), np.asarray([hit["distance"] for hit in hits], dtype=np.float32)
 
-    def _vectors(self, rows: Sequence[int] | None = None, expression: str = "") -> tuple[np.ndarray, np.ndarray]:
+    def _vectors(self, rows: np.ndarray | None = None, expression: str = "") -> tuple[np.ndarray, np.ndarray]:
         if rows is not None:
             found = [] if not len(rows) else self._client.get(self.collection, ids=[int(r) for r in rows], output_fields=["dense"],
                                                               consistency_level="Strong")

@@ -1,27 +1,87 @@
-"""The seam between search and whatever turns text into vectors."""
+"""The seam between search and whatever turns text into vectors (or scores pairs of texts)."""
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from ..errors import ShopsearchError
+
+# A model-free token count (words, punctuation, each CJK character): close to subword counts.
+_APPROXIMATE_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|\w+|[^\w\s]", re.UNICODE)
+
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 row vectors.
+    """Turns texts into L2-normalised float32 row vectors, and says what it can do.
 
     Queries and documents are separate calls because retrieval models embed
     them differently (instruction or "query: " prefixes on one side only).
+    `EmbedderBase` gives every capability a default.
     """
 
-    name: str
-    dim: int  # of the vectors it returns by default
+    @property
+    def name(self) -> str: ...
 
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+    @property
+    def dim(self) -> int:  # of the vectors it returns by default
+        ...
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+    # Longest input it reads, in its own tokens; longer inputs are cut (counted in `truncations`)
+    # or refused (InputTooLong), per its truncation policy. None: no limit it knows of.
+    max_tokens: int | None
+    matryoshka: bool  # `dimensions` may ask for a prefix of the vector, re-normalised
+    serving_batch: int | None  # texts per call a server should send it (None: the server's default)
+    parallel_calls: int  # calls that may run at once (a server overlaps this many)
+
+    @property
+    def truncations(self) -> "TruncationCounter":  # read-only: EmbedderBase makes one per embedder
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+    def truncate(self, text: str, limit: int) -> str: ...
+
+    def embed_queries(self, texts: Sequence[str], dimensions: int | None = None) -> np.ndarray: ...
+
+    def embed_documents(self, texts: Sequence[str], dimensions: int | None = None) -> np.ndarray: ...
+
+
+class EmbedderBase:
+    """Defaults for the capabilities of `Embedder`; a backend overrides what it knows better."""
+
+    max_tokens: int | None = None
+    matryoshka = False
+    serving_batch: int | None = None
+    parallel_calls = 1
+
+    @property
+    def truncations(self) -> "TruncationCounter":
+        counter = self.__dict__.get("_truncations")
+        if counter is None:
+            counter = self.__dict__["_truncations"] = TruncationCounter()
+        return counter
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text; without the model's tokenizer, a model-free estimate."""
+        return [len(_APPROXIMATE_TOKEN.findall(text)) for text in texts]
+
+    def truncate(self, text: str, limit: int) -> str:
+        """The text cut after its first `limit` tokens (as count_tokens counts them)."""
+        for i, match in enumerate(_APPROXIMATE_TOKEN.finditer(text)):
+            if i == limit:
+                return text[: match.start()].rstrip()
+        return text
+
+    def check_dimensions(self, dimensions: int | None) -> None:
+        """Refuse a size a fixed-size model cannot give."""
+        dim = self.dim  # type: ignore[attr-defined]  # every embedder has one
+        if dimensions is not None and not self.matryoshka and dimensions != dim:
+            raise ValueError(f"{self.name} has a fixed size of {dim}; "  # type: ignore[attr-defined]
+                             "dimensions needs a Matryoshka model such as qwen3")
 
 
 @runtime_checkable
@@ -33,11 +93,11 @@ class Reranker(Protocol):
     def score(self, query: str, documents: Sequence[str], instruction: str | None = None) -> np.ndarray: ...
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(ShopsearchError, RuntimeError):
     """The model's package or files are missing; the message says what to install."""
 
 
-class InputTooLong(ValueError):
+class InputTooLong(ShopsearchError, ValueError):
     """A text is longer than the model takes and the truncation policy is "error"."""
 
     def __init__(self, index: int, tokens: int, limit: int) -> None:
@@ -54,7 +114,7 @@ def check_truncation(policy: str) -> None:
 
 
 class TruncationCounter:
-    """How many inputs were cut to fit (read by stats and metrics)."""
+    """How many inputs a model cut to its max_tokens (the server's /metrics reports it)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

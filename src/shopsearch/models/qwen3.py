@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from .base import InputTooLong, ModelUnavailable, TruncationCounter, check_truncation, matryoshka
+from .base import EmbedderBase, InputTooLong, ModelUnavailable, TruncationCounter, check_truncation, matryoshka
 
 DEFAULT_QUERY_INSTRUCTION = "Given a shopper's product search query, retrieve products that match what the shopper wants"
 DEFAULT_RERANK_INSTRUCTION = "Judge whether the product matches what the shopper is searching for"
@@ -84,7 +84,8 @@ def _batched_forward(torch, tokenizer, model, device, ids: list[list[int]], batc
     """Run the model over id lists, longest first (least padding), left-padded; read(output) per batch
     gives one row per text; rows come back in input order."""
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-    out = [None] * len(ids)
+    # One slot per text, each filled below (every index is in exactly one chunk): an array row or a numpy scalar.
+    out: list[Any] = [None] * len(ids)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
@@ -101,7 +102,7 @@ def _check_folder(path: str) -> None:
     raise ModelUnavailable(f"{path!r} is neither a model folder nor a Hugging Face name like Qwen/Qwen3-Embedding-0.6B")
 
 
-class Qwen3Embedder:
+class Qwen3Embedder(EmbedderBase):
     matryoshka = True
 
     def __init__(
@@ -124,8 +125,7 @@ class Qwen3Embedder:
         self.instruction = instruction
         self.truncation = truncation
         self.batch_size = batch_size
-        self.truncations = TruncationCounter()
-        self.dimensions = self.check_dimensions(dimensions)
+        self.dimensions = self.valid_dimensions(dimensions)
         self.dim = self.dimensions or self.native_dim
         self.name = _short_name(path) + (f"@{self.dim}" if dimensions else "")
         self._end_id = self.tokenizer.convert_tokens_to_ids(END_OF_TEXT)
@@ -133,7 +133,7 @@ class Qwen3Embedder:
         # The released Qwen3-Embedding tokenizer appends <|endoftext|> itself; the base Qwen3 one does not.
         self._adds_end = bool(probe) and probe[-1] == self._end_id
 
-    def check_dimensions(self, dimensions: int | None) -> int | None:
+    def valid_dimensions(self, dimensions: int | None) -> int | None:
         if dimensions is None or dimensions == self.native_dim:
             return None
         if not MIN_DIMENSIONS <= dimensions <= self.native_dim:
@@ -142,15 +142,17 @@ class Qwen3Embedder:
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Each text's ids, ending in <|endoftext|>, cut to max_tokens per the truncation policy."""
+        limit = self.max_tokens
+        assert limit is not None  # __init__ sets it from max_length and the model's config
         encoded = self.tokenizer(list(texts), add_special_tokens=True)["input_ids"]
         out = []
         for i, ids in enumerate(encoded):
             body = ids[:-1] if self._adds_end else ids
-            if len(body) + 1 > self.max_tokens:
+            if len(body) + 1 > limit:
                 if self.truncation == "error":
-                    raise InputTooLong(i, len(body) + 1, self.max_tokens)
+                    raise InputTooLong(i, len(body) + 1, limit)
                 self.truncations.add(1)
-                body = body[: self.max_tokens - 1]
+                body = body[: limit - 1]
             out.append(list(body) + [self._end_id])
         return out
 
@@ -158,8 +160,11 @@ class Qwen3Embedder:
         encoded = self.tokenizer(list(texts), add_special_tokens=True)["input_ids"]
         return [len(ids) - (1 if self._adds_end else 0) + 1 for ids in encoded]
 
+    def truncate(self, text: str, limit: int) -> str:
+        return self.tokenizer.decode(self.tokenizer(text, add_special_tokens=False)["input_ids"][:limit])
+
     def _embed(self, texts: Sequence[str], dimensions: int | None) -> np.ndarray:
-        dimensions = self.check_dimensions(dimensions) if dimensions is not None else self.dimensions
+        dimensions = self.valid_dimensions(dimensions) if dimensions is not None else self.dimensions
         if not texts:
             return np.zeros((0, dimensions or self.native_dim), dtype=np.float32)
         ids = self.token_ids(texts)

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import InputTooLong, ModelUnavailable, TruncationCounter, check_truncation, matryoshka
+from .base import EmbedderBase, InputTooLong, ModelUnavailable, check_truncation, matryoshka
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def _short_name(path: str) -> str:
 ENGINES = ("auto", "torch", "onnx")
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(EmbedderBase):
     """engine: "torch" runs sentence-transformers itself; "onnx" runs the same forward pass exported to
     ONNX Runtime (CPU only); "auto" picks onnx on CPU when the model exports, else torch."""
 
@@ -57,7 +57,6 @@ class SentenceTransformerEmbedder:
         self.dim = dimensions or self.native_dim
         self.matryoshka = True  # truncation is possible; whether it is good depends on how the model was trained
         self.truncation = truncation
-        self.truncations = TruncationCounter()
         self.batch_size = batch_size
         self.name = f"st:{_short_name(path)}" + (f"@{dimensions}" if dimensions else "")
         self._tokenizer_lock = threading.Lock()  # see OnnxSentenceEncoder: calls may overlap
@@ -86,6 +85,11 @@ class SentenceTransformerEmbedder:
             log.info("running %s with torch: %s", path, exc)
             return None
 
+    def truncate(self, text: str, limit: int) -> str:
+        tokenizer = self.model.tokenizer
+        with self._tokenizer_lock:
+            return tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"][:limit])
+
     def _prompt(self, names: Sequence[str]) -> str:
         # The prompt sentence-transformers' encode_query / encode_document would choose.
         prompts = self.model.prompts or {}
@@ -98,15 +102,17 @@ class SentenceTransformerEmbedder:
     def _check_lengths(self, texts: Sequence[str]) -> None:
         # A token covers at least one character, so only texts longer than the limit in
         # characters can be too long in tokens: most product texts skip a second tokenisation.
-        suspects = [i for i, t in enumerate(texts) if len(t) > self.max_tokens - 2]
+        limit = self.max_tokens
+        assert limit is not None  # __init__ sets it from max_length and the model's max_seq_length
+        suspects = [i for i, t in enumerate(texts) if len(t) > limit - 2]
         if not suspects:
             return
         with self._tokenizer_lock:
             encoded = self.model.tokenizer([texts[i] for i in suspects])["input_ids"]
         lengths = dict(zip(suspects, (len(ids) for ids in encoded)))
-        too_long = [i for i in suspects if lengths[i] > self.max_tokens]
+        too_long = [i for i in suspects if lengths[i] > limit]
         if too_long and self.truncation == "error":
-            raise InputTooLong(too_long[0], lengths[too_long[0]], self.max_tokens)
+            raise InputTooLong(too_long[0], lengths[too_long[0]], limit)
         self.truncations.add(len(too_long))
 
     def _encode(self, kind: str, texts: Sequence[str], dimensions: int | None) -> np.ndarray:

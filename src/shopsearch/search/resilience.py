@@ -9,10 +9,10 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
-# Model calls run here so that a caller can stop waiting; a call that times
-# out still finishes in the background (Python cannot kill a thread), which
-# is why the breaker stops sending new calls to a model that keeps timing out.
-_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="shopsearch-model")
+# The caller's own mistakes (an input too long for the model, a size it cannot give): they say
+# nothing about the model's health, so they reach the caller as they are and never count
+# towards opening the breaker.
+CALLER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError)
 
 
 class ModelCallFailed(RuntimeError):
@@ -22,9 +22,15 @@ class ModelCallFailed(RuntimeError):
 class CircuitBreaker:
     """Closed: calls go through. After `threshold` consecutive failures it opens for
     `cooldown_s`: calls fail at once. Then one trial call is let through (half-open):
-    success closes it, failure opens it again."""
+    success closes it, failure opens it again.
 
-    def __init__(self, name: str, threshold: int = 3, cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
+    A call with a timeout runs on the breaker's own threads, so that the caller can stop
+    waiting; a call that times out still finishes in the background (Python cannot kill a
+    thread), which is why the breaker stops sending new calls to a model that keeps timing
+    out. Each breaker has its own threads: a slow reranker cannot hold up query embedding."""
+
+    def __init__(self, name: str, threshold: int = 3, cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic,
+                 max_calls: int = 64):
         self.name = name
         self.threshold = threshold
         self.cooldown_s = cooldown_s
@@ -33,6 +39,8 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_running = False
+        self._max_calls = max_calls
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     @property
     def state(self) -> str:
@@ -40,6 +48,12 @@ class CircuitBreaker:
             if self._opened_at is None:
                 return "closed"
             return "half-open" if self._clock() - self._opened_at >= self.cooldown_s else "open"
+
+    def _threads(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(self._max_calls, thread_name_prefix=f"shopsearch-{self.name}")
+            return self._pool
 
     def call(self, fn: Callable[[], T], timeout_s: float | None) -> T:
         with self._lock:
@@ -50,16 +64,25 @@ class CircuitBreaker:
                                           f"(retrying in {max(self.cooldown_s - waited, 0):.0f}s)")
                 self._trial_running = True
         try:
-            result = _POOL.submit(fn).result(timeout=timeout_s) if timeout_s else fn()
+            result = self._threads().submit(fn).result(timeout=timeout_s) if timeout_s else fn()
         except concurrent.futures.TimeoutError:
             self._failed()
             raise ModelCallFailed(f"{self.name} timed out after {timeout_s:g}s") from None
+        except CALLER_ERRORS:
+            self._settled()
+            raise
         except Exception as exc:
             self._failed()
             raise ModelCallFailed(f"{self.name} failed: {exc}") from exc
         with self._lock:
             self._failures, self._opened_at, self._trial_running = 0, None, False
         return result
+
+    def _settled(self) -> None:
+        """A call that ended by the caller's fault says nothing of the model: the count stays, and a
+        half-open breaker lets the next call be its trial."""
+        with self._lock:
+            self._trial_running = False
 
     def _failed(self) -> None:
         with self._lock:

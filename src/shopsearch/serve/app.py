@@ -11,7 +11,6 @@ import base64
 import gc
 import hmac
 import logging
-import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -28,7 +27,6 @@ from fastapi.responses import JSONResponse, Response
 from ..index.items import InvalidItem, Item
 from ..models import InputTooLong, ModelUnavailable
 from ..search.engine import Engine
-from ..text.chunking import approximate_tokens, truncate_to_tokens
 from ..ui import ui_router
 from . import errors
 from .batching import MicroBatcher, QueueFull
@@ -113,23 +111,29 @@ class BodyLimit:
 
 
 class Service:
-    """What the routes share: the engine (behind a lock), the batcher, the cache and the metrics."""
+    """What the routes share: the engine, the batcher, the cache and the metrics.
+
+    The engine is shared by every request thread: its searches run concurrently, and a write
+    keeps them out only while it swaps in new index state. Searches embed their query through
+    the batcher and the embedding cache, as /v1/embeddings does."""
 
     def __init__(self, engine: Engine, settings: ServeSettings) -> None:
         self.engine = engine
         self.settings = settings
         self.metrics = Metrics()
-        self.cache = make_cache(settings.cache, settings.cache_entries, settings.cache_ttl_s)
+        self.cache = make_cache(settings.cache, settings.cache_entries, settings.cache_ttl_s, on_error=self._cache_failed)
         self.embedder = engine.embedder
         self.reranker = engine.reranker
-        # hnswlib and the filter-mask cache are not safe for a write during a read;
-        # searches take ~2 ms, so one lock costs little and keeps answers consistent.
-        self.lock = threading.RLock()
-        max_batch = settings.max_batch or getattr(self.embedder, "serving_batch", None) or 64
+        max_batch = settings.max_batch or self.embedder.serving_batch or 64
         self.batcher = MicroBatcher(self._embed_batch, max_batch, settings.max_wait_ms, settings.max_queue,
-                                    on_batch=self.metrics.batch_size.observe,
-                                    workers=getattr(self.embedder, "parallel_calls", 1))
+                                    on_batch=self.metrics.batch_size.observe, workers=self.embedder.parallel_calls)
+        # The model's own limit binds first: the server's limit and policy describe what it does.
+        self.max_tokens = min(settings.max_input_tokens, self.embedder.max_tokens or settings.max_input_tokens)
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.ready = False
+
+    def _cache_failed(self, operation: str, exc: Exception) -> None:
+        self.metrics.cache_errors.labels(operation).inc()
 
     # -- models ---------------------------------------------------------------
     def model_names(self) -> set[str]:
@@ -139,16 +143,19 @@ class Service:
     def _embed_batch(self, key: tuple, texts: list[str]) -> np.ndarray:
         input_type, dimensions = key
         method = self.embedder.embed_queries if input_type == "query" else self.embedder.embed_documents
-        return method(texts, dimensions=dimensions) if dimensions else method(texts)
+        return method(texts, dimensions=dimensions)
 
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        counter = getattr(self.embedder, "count_tokens", None)
-        return list(counter(texts)) if counter else [approximate_tokens(t) for t in texts]
+    def embed_query(self, text: str) -> np.ndarray:
+        """A search's query vector, from a request thread: the cache, else the batcher on the event loop."""
+        assert self.loop is not None, "the service is not started"
+        key = ("query", None)
+        future = asyncio.run_coroutine_threadsafe(_cached_embeddings(self, [text], key), self.loop)
+        return future.result()[0]
 
     def fit_tokens(self, texts: list[str], param: str = "input") -> tuple[list[str], int]:
         """Texts within the per-input token limit (cut or refused, per policy), and their token total."""
-        limit = self.settings.max_input_tokens
-        counts = self.count_tokens(texts)
+        limit = self.max_tokens
+        counts = self.embedder.count_tokens(texts)
         out = []
         for i, (text, n) in enumerate(zip(texts, counts)):
             if n > limit:
@@ -157,15 +164,9 @@ class Service:
                     raise ApiError(400, f"{param}[{i}] has {n} tokens, over the limit of {limit}", f"{param}[{i}]",
                                    "context_length_exceeded")
                 self.metrics.truncations.inc()
-                text = self._truncate(text, limit)
+                text = self.embedder.truncate(text, limit)
             out.append(text)
         return out, sum(min(n, limit) for n in counts)
-
-    def _truncate(self, text: str, limit: int) -> str:
-        tokenizer = getattr(self.embedder, "tokenizer", None)
-        if tokenizer is not None:
-            return tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"][:limit])
-        return truncate_to_tokens(text, limit)
 
 
 def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI:
@@ -176,9 +177,10 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        service.loop = asyncio.get_running_loop()
         service.batcher.start()
         # Load lazily-initialised parts (jieba's dictionary, model sessions) before the first shopper does.
-        await run_in_threadpool(engine.search, "warm up 预热", k=1)
+        await run_in_threadpool(engine.search, "warm up 预热", k=1, embed_query=service.embed_query)
         # Every batch worker once, with a batch of long texts: first runs in a thread size the
         # model's buffers, which the first burst of real traffic would otherwise wait for.
         long_text = "warm up the model with a long product description, 预热 " * 40
@@ -241,6 +243,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         service.metrics.queue_depth.set(service.batcher.depth)
+        service.metrics.model_truncations.set(service.embedder.truncations.count)
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @api.get("/v1/models", response_model=ModelList, tags=["models"])
@@ -264,12 +267,12 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
             service.metrics.rejected.labels("too_many_inputs").inc()
             raise ApiError(400, f"{len(texts)} inputs, over the limit of {settings.max_inputs} per request", "input",
                            "too_many_inputs")
-        if body.dimensions is not None and not getattr(service.embedder, "matryoshka", False):
+        if body.dimensions is not None and not service.embedder.matryoshka:
             if body.dimensions != service.embedder.dim:
                 raise ApiError(400, f"{service.embedder.name} has a fixed size of {service.embedder.dim}; "
                                     "dimensions needs a Matryoshka model", "dimensions", "unsupported_dimensions")
-        texts, tokens = service.fit_tokens(texts)
-        dims = body.dimensions if getattr(service.embedder, "matryoshka", False) else None
+        texts, tokens = service.fit_tokens(texts)  # type: ignore[arg-type]  # token-id lists were refused above
+        dims = body.dimensions if service.embedder.matryoshka else None
         vectors = await _cached_embeddings(service, texts, (body.input_type, dims))
         service.metrics.tokens.labels("/v1/embeddings").inc(tokens)
         # Built as plain JSON: validating thousands of floats against the response model again
@@ -318,9 +321,9 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         cached = service.cache.get(key)
         service.metrics.cache.labels("search", "hit" if cached else "miss").inc()
         if cached is not None:
-            return Response(cached.replace(b'"cached":false', b'"cached":true', 1), media_type="application/json")
-        with service.lock:
-            response = engine.search(request.pop("query"), explain=explain, **request)
+            return Response(_flag_cached(cached, True), media_type="application/json")
+        # No lock here: the engine runs searches side by side, and a slow reranker holds only this request.
+        response = engine.search(request.pop("query"), explain=explain, embed_query=service.embed_query, **request)
         answer = response.to_dict()
         if response.degraded:
             service.metrics.degraded.inc()
@@ -329,10 +332,10 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         out = SearchResponseBody(query=answer["query"], mode=answer["mode"], results=results, took_ms=answer["took_ms"],
                                  timings=answer["timings"], degraded=answer["degraded"],
                                  degraded_reason=answer["degraded_reason"], facets=answer.get("facets"))
-        payload = out.model_dump_json(exclude_none=False).encode()
+        payload = out.model_dump_json(exclude={"cached"}).encode()
         if not response.degraded:  # a degraded answer must not outlive the outage
             service.cache.set(key, payload)
-        return Response(payload, media_type="application/json")
+        return Response(_flag_cached(payload, False), media_type="application/json")
 
     @api.post("/v1/catalog/items", response_model=ItemsResponse, tags=["catalogue"])
     def upsert_items(body: ItemsRequest) -> ItemsResponse:
@@ -345,29 +348,24 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
             except (InvalidItem, TypeError, ValueError) as exc:
                 problems.append(ItemError(index=i, id=str(record.get("id")) if record.get("id") is not None else None,
                                           message=str(exc)))
-        with service.lock:
-            written = engine.upsert(valid).count if valid else 0
-            version = engine.version
-        return ItemsResponse(upserted=written, errors=problems, version=version)
+        written = engine.upsert(valid).count if valid else 0
+        return ItemsResponse(upserted=written, errors=problems, version=engine.version)
 
     @api.get("/v1/catalog/items/{item_id}", tags=["catalogue"])
     def get_item(item_id: str) -> dict[str, Any]:
-        with service.lock:
-            item = engine.get(item_id)
+        item = engine.get(item_id)
         if item is None:
             raise ApiError(404, f"no item with id {item_id!r}", "item_id", "item_not_found")
         return item
 
     @api.delete("/v1/catalog/items/{item_id}", response_model=DeleteResponse, tags=["catalogue"])
     def delete_item(item_id: str) -> DeleteResponse:
-        with service.lock:
-            deleted = engine.delete([item_id]).count
-            version = engine.version
+        deleted = engine.delete([item_id]).count
         if not deleted:
             raise ApiError(404, f"no item with id {item_id!r}", "item_id", "item_not_found")
-        return DeleteResponse(id=item_id, deleted=True, version=version)
+        return DeleteResponse(id=item_id, deleted=True, version=engine.version)
 
-    api.include_router(eval_router(engine, service.lock, Path(settings.judgments_dir) if settings.judgments_dir else None))
+    api.include_router(eval_router(engine, Path(settings.judgments_dir) if settings.judgments_dir else None))
     app.include_router(public)
     app.include_router(api)
     app.include_router(ui_router())  # the page is public; the API calls it makes carry the key
@@ -380,7 +378,7 @@ async def _cached_embeddings(service: Service, texts: list[str], key: tuple) -> 
     missing = [i for i, blob in enumerate(found) if blob is None]
     service.metrics.cache.labels("embedding", "hit").inc(len(texts) - len(missing))
     service.metrics.cache.labels("embedding", "miss").inc(len(missing))
-    rows: list[np.ndarray | None] = [None if blob is None else np.frombuffer(blob, dtype=np.float32) for blob in found]
+    rows = [None if blob is None else np.frombuffer(blob, dtype=np.float32) for blob in found]
     if missing:
         try:
             vectors = await service.batcher.submit(key, [texts[i] for i in missing])
@@ -393,9 +391,14 @@ async def _cached_embeddings(service: Service, texts: list[str], key: tuple) -> 
             raise ApiError(503, f"the embedding model failed: {type(exc).__name__}: {exc}", None, "model_unavailable",
                            {"Retry-After": "5"}) from None
         for i, vector in zip(missing, vectors):
-            rows[i] = np.asarray(vector, dtype=np.float32)
-            service.cache.set(keys[i], rows[i].tobytes())
-    return np.stack(rows)
+            row = rows[i] = np.asarray(vector, dtype=np.float32)
+            service.cache.set(keys[i], row.tobytes())
+    return np.stack(rows)  # type: ignore[arg-type]  # every row is filled by now
+
+
+def _flag_cached(body: bytes, cached: bool) -> bytes:
+    """A search answer (serialised without its `cached` field) with `cached` as its first field."""
+    return b'{"cached":' + (b"true" if cached else b"false") + b"," + body[1:]
 
 
 def _encode(vector: np.ndarray, encoding: str):

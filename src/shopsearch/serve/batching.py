@@ -84,11 +84,13 @@ class MicroBatcher:
         request = _Request(key, list(texts), asyncio.get_running_loop().create_future(), [None] * len(texts))
         self._pending.append(request)
         self._waiting_texts += len(texts)
+        assert self._wake is not None, "MicroBatcher.start() first"
         self._wake.set()
         return await request.future
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
+        assert self._wake is not None and self._slots is not None  # start() makes them before this loop
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -118,6 +120,7 @@ class MicroBatcher:
                 self._drop(request)
             return
         finally:
+            assert self._slots is not None  # a batch runs only after start() (from _loop)
             self._slots.release()
         if self._on_batch:
             self._on_batch(len(texts))

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
+import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+OnError = Callable[[str, Exception], None]  # (operation, exception): counted in shopsearch_cache_errors_total
 
 
 def cache_key(namespace: str, payload: Any) -> str:
@@ -46,9 +52,12 @@ class MemoryCache:
 
 
 class RedisCache:
+    """A cache outage must not fail searches: a failed get is a miss and a failed set is skipped,
+    each counted (on_error) and logged, at most once every `log_every_s` seconds."""
+
     kind = "redis"
 
-    def __init__(self, url: str, ttl_s: int) -> None:
+    def __init__(self, url: str, ttl_s: int, on_error: OnError | None = None, log_every_s: float = 10.0) -> None:
         try:
             import redis
         except ImportError as exc:
@@ -56,18 +65,33 @@ class RedisCache:
         self._client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=1.0)
         self._client.ping()  # fail at start, not on the first request
         self._ttl = ttl_s
+        self._url = url
+        self._on_error = on_error
+        self._log_every_s = log_every_s
+        self._logged_at = -float("inf")
 
     def get(self, key: str) -> bytes | None:
         try:
-            return self._client.get(key)
-        except Exception:  # a cache outage must not fail searches
+            # redis types get() as bytes | str (str with decode_responses=True, which this client leaves off).
+            return self._client.get(key)  # type: ignore[return-value]
+        except Exception as exc:
+            self._failed("get", exc)
             return None
 
     def set(self, key: str, value: bytes) -> None:
         try:
             self._client.set(key, value, ex=self._ttl)
-        except Exception:
-            pass
+        except Exception as exc:
+            self._failed("set", exc)
+
+    def _failed(self, operation: str, exc: Exception) -> None:
+        if self._on_error is not None:
+            self._on_error(operation, exc)
+        now = time.monotonic()
+        if now - self._logged_at >= self._log_every_s:
+            self._logged_at = now
+            log.warning("Redis cache %s failed at %s, answering without the cache: %s: %s", operation, self._url,
+                        type(exc).__name__, exc)
 
     def close(self) -> None:
         self._client.close()
@@ -86,11 +110,11 @@ class NoCache:
         pass
 
 
-def make_cache(spec: str, entries: int, ttl_s: int):
+def make_cache(spec: str, entries: int, ttl_s: int, on_error: OnError | None = None):
     if spec in ("", "memory"):
         return MemoryCache(entries)
     if spec == "none":
         return NoCache()
     if spec.startswith(("redis://", "rediss://", "unix://")):
-        return RedisCache(spec, ttl_s)
+        return RedisCache(spec, ttl_s, on_error)
     raise ValueError(f"--cache must be memory, none or redis://HOST:PORT/DB, got {spec!r}")

@@ -7,8 +7,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..errors import DataDirError, InvalidRequest
 from ..models import InputTooLong, ModelUnavailable
-from ..search.engine import DataDirError, InvalidRequest
 from ..search.resilience import ModelCallFailed
 
 TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 405: "invalid_request_error",

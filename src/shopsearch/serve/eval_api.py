@@ -8,7 +8,6 @@ Every configuration is compared with the keyword baseline, as the CLI does.
 from __future__ import annotations
 
 import base64
-import threading
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -37,7 +36,7 @@ def judgment_files(folder: Path | None) -> list[JudgmentsFile]:
     return files
 
 
-def eval_router(engine: Engine, lock: threading.Lock, folder: Path | None) -> APIRouter:
+def eval_router(engine: Engine, folder: Path | None) -> APIRouter:
     router = APIRouter(tags=["evaluation"])
 
     @router.get("/v1/eval/judgments", response_model=JudgmentsList)
@@ -50,7 +49,7 @@ def eval_router(engine: Engine, lock: threading.Lock, folder: Path | None) -> AP
         if len(judged) > MAX_EVAL_QUERIES:
             raise ApiError(400, f"{len(judged)} queries, over the limit of {MAX_EVAL_QUERIES} per evaluation",
                            "judgments", "too_many_queries")
-        return await run_in_threadpool(_evaluate, engine, lock, source, judged, body)
+        return await run_in_threadpool(_evaluate, engine, source, judged, body)
 
     return router
 
@@ -66,6 +65,7 @@ def _judgments(body: EvalRequest, folder: Path | None) -> tuple[str, Judgments]:
         if body.file not in known:
             raise ApiError(404, f"no judgments file {body.file!r} here; GET /v1/eval/judgments lists them",
                            "file", "not_found")
+        assert folder is not None  # judgment_files(None) lists nothing, so a known file has a folder
         path = folder / body.file
         queries = known[body.file].queries_file
         return body.file, parse_judgments(path.read_text(encoding="utf-8"), body.file,
@@ -75,13 +75,12 @@ def _judgments(body: EvalRequest, folder: Path | None) -> tuple[str, Judgments]:
         raise ApiError(400, str(exc), "judgments", "invalid_judgments") from None
 
 
-def _evaluate(engine: Engine, lock: threading.Lock, source: str, judged: Judgments, body: EvalRequest) -> EvalResponse:
+def _evaluate(engine: Engine, source: str, judged: Judgments, body: EvalRequest) -> EvalResponse:
     baseline_params = {"mode": "keyword"}
     configs = [{"mode": m, **({"vector_weight": body.vector_weight}
                               if body.vector_weight is not None and m == "hybrid" else {})} for m in body.modes]
     todo = [baseline_params] + [c for c in configs if c != baseline_params]
-    with lock:
-        runs = [evaluate(engine, judged, params, describe(params)) for params in todo]
+    runs = [evaluate(engine, judged, params, describe(params)) for params in todo]
     baseline = runs[0]
     base_ndcg = baseline.summary()["ndcg@10"]
     out = []

@@ -17,6 +17,10 @@ class Metrics:
         self.queue_depth = Gauge("shopsearch_embedding_queue_depth", "texts waiting for the model", registry=r)
         self.tokens = Counter("shopsearch_tokens", "input tokens", ["route"], registry=r)
         self.truncations = Counter("shopsearch_truncations", "inputs cut to the token limit", registry=r)
+        self.model_truncations = Gauge("shopsearch_model_truncations", "inputs the embedding model cut to its max_tokens",
+                                       registry=r)
         self.cache = Counter("shopsearch_cache", "cache lookups", ["kind", "result"], registry=r)
+        self.cache_errors = Counter("shopsearch_cache_errors", "cache operations that failed (answered without the cache)",
+                                    ["operation"], registry=r)
         self.degraded = Counter("shopsearch_degraded_answers", "search answers that skipped a failed stage", registry=r)
         self.rejected = Counter("shopsearch_rejected", "requests refused by a limit", ["reason"], registry=r)

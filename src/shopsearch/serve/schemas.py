@@ -96,6 +96,7 @@ class SearchRequest(BaseModel):
     rerank: bool | None = None
     rerank_depth: int | None = Field(default=None, ge=1, le=1000)
     ranker: bool | None = None
+    ranker_depth: int | None = Field(default=None, ge=1, le=1000)
     explain: bool = False
     # Extension: brand, category and price-band counts over the ranked candidates (search.facets).
     facets: bool = False
@@ -142,6 +143,10 @@ class DeleteResponse(BaseModel):
     version: int
 
 
+def _every_eval_mode() -> list[Literal["keyword", "vector", "hybrid"]]:
+    return ["keyword", "vector", "hybrid"]
+
+
 class EvalRequest(BaseModel):
     """Judgments as a file on the server (`file`, from GET /v1/eval/judgments) or uploaded text
     (`judgments`: CSV query,docid,rating, or TREC qrels with `queries`)."""
@@ -149,8 +154,7 @@ class EvalRequest(BaseModel):
     file: str | None = None
     judgments: str | None = None
     queries: str | None = None
-    modes: list[Literal["keyword", "vector", "hybrid"]] = Field(default_factory=lambda: ["keyword", "vector", "hybrid"],
-                                                                 min_length=1)
+    modes: list[Literal["keyword", "vector", "hybrid"]] = Field(default_factory=_every_eval_mode, min_length=1)
     vector_weight: float | None = Field(default=None, ge=0)
 
 

@@ -6,11 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ENV_PREFIX, _override
+from ..config import ENV_PREFIX, Truncation, Validated, _override
 
 
 @dataclass(frozen=True)
-class ServeSettings:
+class ServeSettings(Validated):
     host: str = "127.0.0.1"
     port: int = 8000
     api_keys: tuple[str, ...] = ()  # empty: no authentication (a warning is logged)
@@ -22,7 +22,7 @@ class ServeSettings:
     max_items: int = 1000  # items per catalogue write
     max_query_chars: int = 1000
     max_input_tokens: int = 8192
-    token_policy: str = "truncate"  # truncate | error, for inputs longer than max_input_tokens
+    token_policy: Truncation = "truncate"  # for inputs longer than max_input_tokens (or the model's max_tokens)
     # Micro-batching of embedding requests across clients.
     # Texts per model call; 0 takes the model's own hint (`serving_batch`), else 64. On CPU,
     # small batches on two overlapping calls beat big ones: batching adds no throughput to a

@@ -92,7 +92,8 @@ def _split_words(piece: str, max_tokens: int, count) -> list[str]:
     for word in piece.split():
         # A run with no spaces (Chinese text, a long part number) is cut into its tokens.
         units.extend(_TOKEN.findall(word) if count(word) > max_tokens else [word])
-    out, current = [], []
+    out: list[str] = []
+    current: list[str] = []
     for unit in units:
         if current and count(" ".join(current + [unit])) > max_tokens:
             out.append(" ".join(current))

@@ -1,0 +1,109 @@
+"""Relevance commands: eval against judgments, train-ranker."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import InvalidRequest, ShopsearchError
+from ..search.plan import MODES
+from .common import data_dir_option, embedding_model_option, engine_config, fail, index_option, open_engine
+
+
+@click.command("eval")
+@data_dir_option
+@index_option
+@click.option("--judgments", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV query,docid,rating (0 = irrelevant), or TREC qrels with --queries-file.")
+@click.option("--queries-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="For TREC qrels: 'qid<TAB>query text' per line.")
+@click.option("--mode", type=click.Choice(MODES), default=None, help="Default: the configured mode (hybrid).")
+@click.option("--sweep", "sweeps", multiple=True, metavar="KEY=V1,V2",
+              help="Evaluate every combination, e.g. --sweep mode=keyword,vector,hybrid --sweep vector_weight=0.2,0.5.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {queries, ndcg@10, mrr@10, recall@100, map@100, judged@10} (one line per configuration).")
+@click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write report.md, results.json and metrics.png here.")
+@embedding_model_option
+def eval_command(data_dir, index_uri, judgments, queries_file, mode, sweeps, as_json, report, embedding_model) -> None:
+    """Measure ranking quality against human judgments (nDCG@10, MRR@10, Recall@100, MAP@100, judged@10)."""
+    from tqdm import tqdm
+
+    from ..eval.evaluator import METRICS, describe, evaluate, parse_sweeps
+    from ..eval.judgments import InvalidJudgments, load_judgments
+
+    try:
+        judged = load_judgments(judgments, queries_file)
+    except InvalidJudgments as exc:
+        raise click.BadParameter(str(exc), param_hint="--judgments") from None
+    try:
+        configs = parse_sweeps(sweeps, {"mode": mode} if mode else {})
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sweep") from None
+    baseline_params = {"mode": "keyword"}
+    todo = [baseline_params] + [c for c in configs if c != baseline_params]
+    runs = []
+    with open_engine(data_dir, config=engine_config(embedding_model, index_uri=index_uri)) as engine, tqdm(total=len(todo) * len(judged), desc="evaluating", unit=" queries",
+                                         file=sys.stderr, disable=None) as progress:
+        try:
+            for params in todo:
+                runs.append(evaluate(engine, judged, params, describe(params), on_query=lambda: progress.update()))
+        except InvalidRequest as exc:
+            raise click.BadParameter(str(exc), param_hint="--sweep") from None
+    baseline, wanted = runs[0], [r for r in runs if r.params in configs]
+    if as_json:
+        for run in wanted:
+            click.echo(json.dumps(run.summary()))
+    else:
+        click.echo(f"{'configuration':40} {'queries':>7} " + " ".join(f"{m:>10}" for m in METRICS))
+        for run in [baseline, *[r for r in wanted if r is not baseline]]:
+            s = run.summary()
+            click.echo(f"{run.name[:40]:40} {s['queries']:>7} " + " ".join(f"{s[m]:>10.4f}" for m in METRICS))
+    if report is not None:
+        from ..eval.report import write_report
+
+        try:
+            paths = write_report(report, wanted, baseline, title=f"Relevance of {data_dir} on {judgments.name}")
+        except ImportError:
+            raise click.ClickException("plots need matplotlib: pip install 'shopsearch[eval]'") from None
+        click.echo(f"report: {', '.join(str(p) for p in paths)}", err=True)
+
+
+@click.command("train-ranker")
+@data_dir_option
+@index_option
+@click.option("--judgments", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV query,docid,rating, or TREC qrels with --queries-file.")
+@click.option("--queries-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--folds", type=click.IntRange(2, 100), default=5, show_default=True,
+              help="Cross-validation folds, split by query.")
+@click.option("--dry-run", is_flag=True, help="Report the cross-validation only; keep the current ranker.")
+def train_ranker_command(data_dir, index_uri, judgments, queries_file, folds, dry_run) -> None:
+    """Fit a LightGBM LambdaMART second stage on hybrid candidates; search uses it once saved."""
+    from tqdm import tqdm
+
+    from ..eval.evaluator import METRICS
+    from ..eval.judgments import InvalidJudgments, load_judgments
+    from ..eval.train_ranker import train_ranker
+
+    try:
+        judged = load_judgments(judgments, queries_file)
+    except InvalidJudgments as exc:
+        raise click.BadParameter(str(exc), param_hint="--judgments") from None
+    with open_engine(data_dir, write=not dry_run, config=engine_config(index_uri=index_uri)) as engine, tqdm(
+            total=len(judged) + folds, desc="training", file=sys.stderr, disable=None) as progress:
+        try:
+            ranker, runs = train_ranker(engine, judged, folds, on_step=progress.update)
+        except (ShopsearchError, ValueError) as exc:
+            raise fail(exc) from None
+        click.echo(f"{folds}-fold cross-validation by query (held-out queries only):")
+        click.echo(f"{'':34} " + " ".join(f"{m:>10}" for m in METRICS))
+        for run in runs.values():
+            s = run.summary()
+            click.echo(f"{run.name:34} " + " ".join(f"{s[m]:>10.4f}" for m in METRICS))
+        if not dry_run:
+            engine.set_ranker(ranker)
+            click.echo(f"saved the ranker (trained on all {len(judged)} queries) in {data_dir}; hybrid search now uses it")

@@ -1,0 +1,51 @@
+"""The one value a search's stages pass along: its candidates, best first, and what is known of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .plan import SearchPlan
+from .response import Hit
+
+Leg = tuple[np.ndarray, np.ndarray]  # (rows, scores), best first
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_SCORES = np.zeros(0, dtype=np.float64)
+
+
+@dataclass
+class Candidates:
+    plan: SearchPlan
+    groups: Sequence[tuple[str, ...]] = ()  # the query's analysed words, each its variants
+    query_vector: np.ndarray | None = None
+    allowed: np.ndarray | None = None  # the filter's row mask (None: every row)
+    keyword: Leg | None = None  # each leg's own ranking
+    vector: Leg | None = None
+    best_chunks: dict[int, int] = field(default_factory=dict)  # row -> the chunk that won its vector score
+    server_fused: bool = False  # the server fused both legs (it returns fused scores only)
+    rows: np.ndarray = field(default_factory=lambda: _NO_ROWS)  # the ranking so far
+    scores: np.ndarray = field(default_factory=lambda: _NO_SCORES)
+    ranker_scores: dict[int, float] = field(default_factory=dict)
+    rerank_scores: dict[int, tuple[float, int]] = field(default_factory=dict)  # row -> (score, rank)
+    records: dict[int, dict[str, Any]] = field(default_factory=dict)  # loaded once, shared by the stages
+    hits: list[Hit] = field(default_factory=list)  # the page
+    hit_rows: list[int] = field(default_factory=list)  # each hit's row
+    facets: dict[str, list[dict[str, Any]]] | None = None
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def degrade(self, reason: str) -> None:
+        self.warnings.append(reason)
+
+    def reorder_head(self, head: np.ndarray, head_scores: np.ndarray) -> np.ndarray:
+        """Put `head` (rows of the ranking, rescored by a second stage) first, best first, and the rest
+        of the ranking as it was below it, scored under the head so scores still fall down the list.
+        Returns the order applied to `head`."""
+        order = np.argsort(-head_scores, kind="stable")
+        tail = self.rows[~np.isin(self.rows, head)]
+        floor = float(head_scores.min()) if len(head_scores) else 0.0
+        self.rows = np.concatenate([head[order], tail])
+        self.scores = np.concatenate([head_scores[order], floor - 1.0 - np.arange(len(tail)) / max(len(tail), 1)])
+        return order

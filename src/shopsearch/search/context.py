@@ -1,0 +1,72 @@
+"""What the stages of a search use besides the candidates: the indexes, the models, their guards."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..config import EngineConfig
+from ..errors import InvalidRequest
+from ..index.backends import Backends
+from ..models import Reranker
+from ..text import Analyzer
+from .candidates import Candidates
+from .plan import Abilities
+from .ranker import LearnedRanker
+from .resilience import CircuitBreaker
+
+QueryEmbedder = Callable[[str], np.ndarray]
+
+
+@dataclass
+class SearchContext:
+    backends: Backends
+    config: EngineConfig
+    reranker: Reranker | None = None
+    ranker: LearnedRanker | None = None
+    ranker_problem: str | None = None  # why the data directory's ranker is not used
+    embed_breaker: CircuitBreaker = field(init=False)
+    rerank_breaker: CircuitBreaker = field(init=False)
+    ranker_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        settings = self.config.search
+        self.embed_breaker = CircuitBreaker("embedding model", settings.breaker_failures, settings.breaker_cooldown_s)
+        self.rerank_breaker = CircuitBreaker("reranker", settings.breaker_failures, settings.breaker_cooldown_s)
+
+    @property
+    def analyzer(self) -> Analyzer:
+        return self.backends.analyzer
+
+    @property
+    def abilities(self) -> Abilities:
+        return Abilities(ranker=self.ranker is not None, ranker_problem=self.ranker_problem,
+                         reranker=self.reranker is not None)
+
+    def embed_query(self, query: str, embed: QueryEmbedder | None = None) -> np.ndarray:
+        """The query's vector from the engine's model, or from `embed` (the server's batcher and cache),
+        under the embedding timeout and circuit breaker."""
+        model = self.backends.embedder
+        call = (lambda: embed(query)) if embed is not None else (lambda: model.embed_queries([query])[0])
+        return self.embed_breaker.call(call, self.config.search.embed_timeout_s)
+
+    def rerank(self, query: str, documents: Sequence[str], instruction: str | None = None,
+               timeout_s: float | None = None) -> np.ndarray:
+        """The reranker's scores for any texts, under its timeout and circuit breaker."""
+        reranker = self.reranker
+        if reranker is None:
+            raise InvalidRequest("no reranker is configured, so there is no rerank stage", "model")
+        instruction = instruction or self.config.model.rerank_instruction
+        scores = self.rerank_breaker.call(lambda: reranker.score(query, list(documents), instruction),
+                                          timeout_s or self.config.search.rerank_timeout_s)
+        return np.asarray(scores, dtype=np.float32)
+
+    def records(self, candidates: Candidates, rows: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The records of `rows` (deleted ones left out), read from the catalogue once per search."""
+        missing = [r for r in rows if r not in candidates.records]
+        if missing:
+            candidates.records.update(self.backends.store.records(missing))
+        return {r: candidates.records[r] for r in rows if r in candidates.records}

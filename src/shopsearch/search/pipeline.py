@@ -1,0 +1,52 @@
+"""A search, top to bottom: the plan, then each stage in turn, then the response.
+
+Adding a stage is one module in search/stages/ and one line here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from .candidates import Candidates
+from .context import QueryEmbedder, SearchContext
+from .plan import SearchPlan
+from .response import SearchResponse
+from .stages import Stage
+from .stages.explain import Explain
+from .stages.facets import Facets
+from .stages.fuse import Fuse
+from .stages.page import Page
+from .stages.ranker import Ranker
+from .stages.rerank import Rerank
+from .stages.retrieve import Retrieve
+from .stages.rules import Rules
+from .stages.understand import Understand
+
+
+def stages(embed: QueryEmbedder | None = None) -> tuple[Stage, ...]:
+    """The stages in order; `embed` replaces the engine's own query embedding (the server's batcher)."""
+    return (Understand(), Retrieve(embed), Fuse(), Ranker(), Rerank(), Rules(), Page(), Explain(), Facets())
+
+
+def run(plan: SearchPlan, context: SearchContext, pipeline: Sequence[Stage] | None = None,
+        until: str | None = None) -> Candidates:
+    """Run the stages on a plan (up to and including the one named `until`): the final candidates."""
+    candidates = Candidates(plan)
+    for stage in pipeline or stages():
+        if stage.applies(candidates):
+            started = time.perf_counter()
+            candidates = stage.run(candidates, context)
+            candidates.timings[f"{stage.name}_ms"] = (time.perf_counter() - started) * 1000
+        if stage.name == until:
+            break
+    return candidates
+
+
+def search(plan: SearchPlan, context: SearchContext, embed: QueryEmbedder | None = None) -> SearchResponse:
+    started = time.perf_counter()
+    candidates = run(plan, context, stages(embed))
+    timings = candidates.timings
+    return SearchResponse(plan.query, plan.mode, candidates.hits, (time.perf_counter() - started) * 1000,
+                          embed_ms=timings.get("embed_ms", 0.0), warnings=candidates.warnings, timings=timings,
+                          facets=candidates.facets)

@@ -1,0 +1,89 @@
+"""Retrieve: embed the query (outside any index lock), then read the legs under the index's read lock.
+
+The keyword and vector legs each read `plan.depth` rows under the same filter mask; the vector
+leg scores an item by its best vector (its own or a chunk's). With both legs in one server
+collection, a hybrid search fused by RRF with equal weights is one server call instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ...index.chunks import merge_best
+from ..candidates import Candidates, Leg
+from ..context import QueryEmbedder, SearchContext
+from ..resilience import ModelCallFailed
+
+log = logging.getLogger(__name__)
+
+
+class Retrieve:
+    name = "retrieve"
+
+    def __init__(self, embed: QueryEmbedder | None = None) -> None:
+        self._embed = embed  # the server's batched, cached query embedding; None: the engine's model
+
+    def applies(self, candidates: Candidates) -> bool:
+        return True
+
+    def run(self, candidates: Candidates, context: SearchContext) -> Candidates:
+        plan = candidates.plan
+        if plan.vector_leg and candidates.query_vector is None:
+            self._embed_query(candidates, context)
+        backends = context.backends
+        timings = candidates.timings
+        with backends.reading():
+            candidates.allowed = allowed = backends.mask(plan.conditions)
+            if backends.server_fusion is not None and candidates.query_vector is not None \
+                    and self._server_can_fuse(candidates, context):
+                started = time.perf_counter()
+                fused = backends.server_fusion.fused_search(
+                    candidates.groups, candidates.query_vector, plan.depth, plan.rrf_k, allowed, plan.conditions or None)
+                if fused is not None:
+                    # The server's RRF is unweighted; the local one with two equal weights w is w times it.
+                    candidates.rows, candidates.scores = fused[0], fused[1] * plan.keyword_weight
+                    candidates.server_fused = True
+                    timings["server_fusion_ms"] = (time.perf_counter() - started) * 1000
+                    return candidates
+            if plan.keyword_leg:
+                started = time.perf_counter()
+                candidates.keyword = backends.keyword.search(candidates.groups, plan.depth, allowed)
+                timings["keyword_ms"] = (time.perf_counter() - started) * 1000
+            if candidates.query_vector is not None:
+                started = time.perf_counter()
+                candidates.vector, candidates.best_chunks = vector_leg(candidates, context)
+                timings["vector_ms"] = (time.perf_counter() - started) * 1000
+        return candidates
+
+    def _embed_query(self, candidates: Candidates, context: SearchContext) -> None:
+        started = time.perf_counter()
+        try:
+            candidates.query_vector = context.embed_query(candidates.plan.query, self._embed)
+        except ModelCallFailed as exc:  # the model is down: degrade, do not fail the shopper
+            if candidates.plan.mode == "vector":
+                raise
+            log.warning("query embedding failed, answering by keyword only: %s", exc)
+            candidates.degrade(f"vector leg skipped: {exc}; results are keyword-only")
+        finally:
+            candidates.timings["embed_ms"] = (time.perf_counter() - started) * 1000
+
+    @staticmethod
+    def _server_can_fuse(candidates: Candidates, context: SearchContext) -> bool:
+        plan = candidates.plan
+        return (context.config.search.server_fusion and plan.mode == "hybrid" and plan.fusion == "rrf"
+                and plan.keyword_weight == plan.vector_weight > 0 and not plan.ranker and not plan.exact
+                and not context.backends.chunks.count())
+
+
+def vector_leg(candidates: Candidates, context: SearchContext) -> tuple[Leg, dict[int, int]]:
+    """The vector leg, each item scored by its best vector (its own or a chunk's); and which rows a chunk won.
+    Call under the read lock."""
+    plan, backends = candidates.plan, context.backends
+    assert candidates.query_vector is not None, "the vector leg needs the query's vector"
+    leg = backends.vector.search(candidates.query_vector, plan.depth, candidates.allowed, exact=plan.exact,
+                                 where=plan.conditions or None)
+    if not backends.chunks.count():
+        return leg, {}
+    chunk_hits = backends.chunks.search(candidates.query_vector, plan.depth, candidates.allowed, exact=plan.exact)
+    return merge_best(leg, chunk_hits, plan.depth)
