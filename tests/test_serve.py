@@ -102,6 +102,9 @@ def test_the_models_own_token_limit_binds_before_the_servers(served, embedder):
     answer = client.post("/v1/embeddings", json={"input": [over]}).json()
     assert answer["usage"]["prompt_tokens"] == embedder.max_tokens
     assert "shopsearch_truncations_total 1.0" in client.get("/metrics").text
+    embedder.embed_documents([over])  # the model's own cut, as when indexing a long description
+    assert f"shopsearch_model_truncations {float(embedder.truncations.count)}" in client.get("/metrics").text
+    assert embedder.truncations.count >= 1
     refused = served(token_policy="error").post("/v1/embeddings", json={"input": [over]})
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "context_length_exceeded"
     assert f"over the limit of {embedder.max_tokens}" in refused.json()["error"]["message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -41,7 +42,7 @@ def engine_config(embedding_model: str | None = None, rerank_model: str | None =
         config = EngineConfig.from_env()
     except ShopsearchError as exc:
         raise fail(exc) from None
-    changes: dict[str, str] = {}
+    changes: dict[str, Any] = {}
     if embedding_model:
         changes["embedder"] = embedding_model
     if rerank_model is not None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -34,9 +34,24 @@ from .cache import cache_key, make_cache
 from .errors import ApiError
 from .eval_api import eval_router
 from .metrics import Metrics
-from .schemas import (DeleteResponse, EmbeddingRequest, EmbeddingResponse, ItemError, ItemsRequest, ItemsResponse,
-                      ModelCard, ModelList, RerankRequest, RerankResponse, RerankResult, RerankUsage, SearchRequest,
-                      SearchResponseBody)
+from .schemas import (
+    DeleteResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ItemError,
+    ItemsRequest,
+    ItemsResponse,
+    ModelCard,
+    ModelList,
+    RerankDocument,
+    RerankRequest,
+    RerankResponse,
+    RerankResult,
+    RerankUsage,
+    SearchHit,
+    SearchRequest,
+    SearchResponseBody,
+)
 from .settings import ServeSettings
 
 log = logging.getLogger(__name__)
@@ -304,7 +319,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         service.metrics.tokens.labels("/v1/rerank").inc(tokens)
         order = np.argsort(-scores, kind="stable")[: body.top_n or len(texts)]
         results = [RerankResult(index=int(i), relevance_score=float(scores[i]),
-                                document={"text": texts[i]} if body.return_documents else None) for i in order]
+                                document=RerankDocument(text=texts[i]) if body.return_documents else None) for i in order]
         return RerankResponse(id=str(uuid.uuid4()), model=service.reranker.name,
                               usage=RerankUsage(total_tokens=tokens), results=results)
 
@@ -327,8 +342,8 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         answer = response.to_dict()
         if response.degraded:
             service.metrics.degraded.inc()
-        results = [{"id": h["id"], "score": h["score"], "item": h["item"],
-                    **({"explanation": h["explanation"]} if explain else {})} for h in answer["results"]]
+        results = [SearchHit(id=h["id"], score=h["score"], item=h["item"], explanation=h["explanation"] if explain else None)
+                   for h in answer["results"]]
         out = SearchResponseBody(query=answer["query"], mode=answer["mode"], results=results, took_ms=answer["took_ms"],
                                  timings=answer["timings"], degraded=answer["degraded"],
                                  degraded_reason=answer["degraded_reason"], facets=answer.get("facets"))
