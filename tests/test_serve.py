@@ -379,6 +379,41 @@ def test_batcher_runs_as_many_calls_at_once_as_the_model_allows():
         assert peak == workers
 
 
+def test_an_idle_model_runs_a_threads_request_at_once_and_a_busy_one_queues_it():
+    from shopsearch.serve.batching import MicroBatcher
+
+    release, inside = threading.Event(), threading.Event()
+    calls: list[tuple[str, int]] = []
+
+    def run(key, texts):
+        calls.append((threading.current_thread().name, len(texts)))
+        if texts[0] == "slow":
+            inside.set()
+            release.wait(10)
+        return np.ones((len(texts), 2), dtype=np.float32)
+
+    async def main():
+        batcher = MicroBatcher(run, max_batch=8, max_wait_ms=0, max_queue=100, workers=1)
+        batcher.start()
+        loop = asyncio.get_running_loop()
+        here = await loop.run_in_executor(None, batcher.run_now, ("query", None), ["idle"])
+        slow = loop.run_in_executor(None, batcher.run_now, ("query", None), ["slow"])
+        await loop.run_in_executor(None, inside.wait, 10)
+        busy = batcher.run_now(("query", None), ["busy"])  # the one slot is taken: not run here
+        queued = [asyncio.ensure_future(batcher.submit(("query", None), [f"q{i}"])) for i in range(3)]
+        await asyncio.sleep(0.05)
+        waiting = batcher.depth
+        release.set()
+        answers = await asyncio.gather(slow, *queued)
+        await batcher.stop()
+        return here, busy, waiting, answers
+
+    here, busy, waiting, answers = asyncio.run(main())
+    assert here.shape == (1, 2) and busy is None and waiting == 3
+    assert [n for _, n in calls] == [1, 1, 3]  # the idle call, the slow call, then the three queued as one batch
+    assert all(a.shape == (1, 2) for a in answers)
+
+
 def test_a_server_starts_and_answers_by_keyword_while_the_embedding_model_is_down(open_engine, tmp_path, icecat_items):
     engine = open_engine(tmp_path / "down", embedder=HashEmbedder())
     engine.upsert(icecat_items[:40])

@@ -161,11 +161,21 @@ class Service:
         return method(texts, dimensions=dimensions)
 
     def embed_query(self, text: str) -> np.ndarray:
-        """A search's query vector, from a request thread: the cache, else the batcher on the event loop."""
+        """A search's query vector, from a request thread: from the cache, else from the batcher (in this
+        thread when the model is idle, else queued on the event loop with whatever else is waiting)."""
         assert self.loop is not None, "the service is not started"
         key = ("query", None)
-        future = asyncio.run_coroutine_threadsafe(_cached_embeddings(self, [text], key), self.loop)
-        return future.result()[0]
+        cache_key_ = embedding_key(self, text, key)
+        blob = self.cache.get(cache_key_)
+        self.metrics.cache.labels("embedding", "miss" if blob is None else "hit").inc()
+        if blob is not None:
+            return np.frombuffer(blob, dtype=np.float32)
+        vectors = self.batcher.run_now(key, [text])
+        if vectors is None:
+            vectors = asyncio.run_coroutine_threadsafe(self.batcher.submit(key, [text]), self.loop).result()
+        vector = np.asarray(vectors[0], dtype=np.float32)
+        self.cache.set(cache_key_, vector.tobytes())
+        return vector
 
     def fit_tokens(self, texts: list[str], param: str = "input") -> tuple[list[str], int]:
         """Texts within the per-input token limit (cut or refused, per policy), and their token total."""
@@ -387,8 +397,12 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     return app
 
 
+def embedding_key(service: Service, text: str, key: tuple) -> str:
+    return cache_key("embedding", {"model": service.embedder.name, "key": list(key), "text": text})
+
+
 async def _cached_embeddings(service: Service, texts: list[str], key: tuple) -> np.ndarray:
-    keys = [cache_key("embedding", {"model": service.embedder.name, "key": list(key), "text": t}) for t in texts]
+    keys = [embedding_key(service, t, key) for t in texts]
     found = [service.cache.get(k) for k in keys]
     missing = [i for i, blob in enumerate(found) if blob is None]
     service.metrics.cache.labels("embedding", "hit").inc(len(texts) - len(missing))

@@ -12,12 +12,18 @@ queue is bounded: past `max_queue` waiting texts a request is refused at once
 asks the model's `parallel_calls`): while one batch is in the model, the next
 is tokenised and started, as infinity-emb pipelines its stages. A lone
 request still gets the model to itself.
+
+A request thread (a search embedding its query) may take an idle model at once in
+its own thread (`run_now`): it holds a call slot like any batch, so requests that
+arrive meanwhile queue and batch behind it, and an idle model costs no trip
+through the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -48,8 +54,10 @@ class MicroBatcher:
         self._waiting_texts = 0
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
+        self._loop_ref: asyncio.AbstractEventLoop | None = None
         self._workers = max(1, workers)
-        self._slots: asyncio.Semaphore | None = None
+        self._free = self._workers  # call slots not in use (batches on the loop and run_now calls)
+        self._slots_lock = threading.Lock()
         self._running: set[asyncio.Task] = set()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="shopsearch-batch")
 
@@ -63,8 +71,37 @@ class MicroBatcher:
 
     def start(self) -> None:
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(self._workers)
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._loop_ref = asyncio.get_running_loop()
+        self._task = self._loop_ref.create_task(self._loop())
+
+    def _take_slot(self) -> bool:
+        with self._slots_lock:
+            if self._free == 0:
+                return False
+            self._free -= 1
+            return True
+
+    def _give_slot(self, on_loop: bool) -> None:
+        with self._slots_lock:
+            self._free += 1
+        assert self._wake is not None and self._loop_ref is not None
+        if on_loop:
+            self._wake.set()
+        else:
+            self._loop_ref.call_soon_threadsafe(self._wake.set)
+
+    def run_now(self, key: tuple, texts: list[str]) -> np.ndarray | None:
+        """From a thread other than the event loop's: the vectors, computed in this thread, when the model
+        is idle (a free call slot, nothing waiting); None when it is busy (then `submit`)."""
+        if self._loop_ref is None or self._pending or not self._take_slot():
+            return None
+        try:
+            vectors = self._run(key, list(texts))
+        finally:
+            self._give_slot(on_loop=False)
+        if self._on_batch:
+            self._on_batch(len(texts))
+        return vectors
 
     async def stop(self) -> None:
         for task in [self._task, *self._running]:
@@ -90,19 +127,17 @@ class MicroBatcher:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
-        assert self._wake is not None and self._slots is not None  # start() makes them before this loop
+        assert self._wake is not None  # start() makes it before this loop
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                await self._slots.acquire()
-                if not self._pending:
-                    self._slots.release()
+                if not self._take_slot():  # every slot busy: a finishing call wakes this loop
                     break
                 if self.max_wait_s and self._waiting_texts < self.max_batch:
                     await asyncio.sleep(self.max_wait_s)
                 if not self._pending:  # a failed batch dropped what was waiting
-                    self._slots.release()
+                    self._give_slot(on_loop=True)
                     break
                 task = loop.create_task(self._run_batch(self._take()))
                 self._running.add(task)
@@ -120,8 +155,7 @@ class MicroBatcher:
                 self._drop(request)
             return
         finally:
-            assert self._slots is not None  # a batch runs only after start() (from _loop)
-            self._slots.release()
+            self._give_slot(on_loop=True)
         if self._on_batch:
             self._on_batch(len(texts))
         for (request, i), vector in zip(batch, vectors):
