@@ -27,7 +27,8 @@ other files), the 95 judged queries cycled, k=10:
   rerank searches run without pause beside it (two load generators at once);
   p99 beside / p99 alone is printed (goal <= 2x).
 With --baseline-src (an old commit's tree: its src/ folder, or a checkout root
-holding src/), the plain cache-none rows and the rerank rows run on the old code
+holding src/), the plain cache-none rows (--rounds of them, default 2, old and new
+taking turns to go first; figures are the means) and the rerank rows run on the old code
 as well: the server is started with PYTHONPATH=OLD/src (the import is checked
 and printed), from the same data directory (if the old code cannot open it, a
 copy is indexed with the old code, and the run says so). This checkout's code is
@@ -370,17 +371,26 @@ def search_rows(args, queries: list[str], new: Code, old: Code | None, tmp: Path
     print(f"slow reranker: {reranker_url}/v1/rerank, {args.rerank_delay_ms:g} ms per call (pid {reranker.pid})", flush=True)
     rows = []
     try:
-        rows += search_benchmark(new, data_dir, queries, args.requests, caches=("none",))
+        # Plain rows in rounds, the order alternating (new, old; old, new; ...): the machine's speed drifts
+        # over minutes, and whichever ran first would otherwise carry the drift. Each figure is the mean.
+        plain: list[tuple] = []
         old_dir = data_dir
-        if old is not None:
-            try:
-                rows += search_benchmark(old, data_dir, queries, args.requests, caches=("none",))
-            except ServerExited as exc:
-                old_dir = tmp / "icecat-old"
-                print(f"the old code cannot serve {data_dir} ({exc}): indexing a copy, {old_dir}, with the old code "
-                      f"from {len(catalogue)} file(s); the old rows use that copy", flush=True)
-                old.index(catalogue, old_dir)
-                rows += search_benchmark(old, old_dir, queries, args.requests, caches=("none",))
+        for round_ in range(args.rounds):
+            for code in ([new, old] if round_ % 2 == 0 else [old, new]):
+                if code is None:
+                    continue
+                try:
+                    plain += search_benchmark(code, data_dir if code is new else old_dir, queries, args.requests,
+                                              caches=("none",))
+                except ServerExited as exc:
+                    if code is new or old_dir != data_dir:
+                        raise
+                    old_dir = tmp / "icecat-old"
+                    print(f"the old code cannot serve {data_dir} ({exc}): indexing a copy, {old_dir}, with the old code "
+                          f"from {len(catalogue)} file(s); the old rows use that copy", flush=True)
+                    old.index(catalogue, old_dir)
+                    plain += search_benchmark(old, old_dir, queries, args.requests, caches=("none",))
+        rows += mean_rows(plain)
         rows += rerank_benchmark(new, data_dir, queries, args.beside_requests, args.rerank_requests, reranker_url,
                                  args.rerank_delay_ms)
         if old is not None:
@@ -392,8 +402,17 @@ def search_rows(args, queries: list[str], new: Code, old: Code | None, tmp: Path
     return rows
 
 
+def mean_rows(rows: list[tuple]) -> list[tuple]:
+    """Rows of the same (code, what, concurrency) merged: mean requests/s, p50 and p99."""
+    groups: dict[tuple, list[tuple]] = {}
+    for r in rows:
+        groups.setdefault(r[:3], []).append(r[3:])
+    return [(*key, *np.mean(np.asarray(values), axis=0).tolist()) for key, values in groups.items()]
+
+
 def report(rows: list[tuple], args, baseline: bool) -> None:
-    print(f"\n{os.cpu_count()} cores; {args.requests} requests per plain row; rerank rows: {args.rerank_requests} "
+    print(f"\n{os.cpu_count()} cores; {args.requests} requests per plain row (cache none: the mean of {args.rounds} "
+          f"rounds, old and new alternating first); rerank rows: {args.rerank_requests} "
           f"searches at concurrency 1, {4 * args.rerank_requests} at 8, rerank_depth {RERANK_DEPTH}, "
           f"a {args.rerank_delay_ms:g} ms reranker; {args.beside_requests} plain searches alone and beside them\n")
     print("| code | what | concurrency | requests/s | p50 ms | p99 ms |")
@@ -450,6 +469,8 @@ def main() -> None:
     parser.add_argument("--beside-requests", type=int, default=None,
                         help="plain searches in the alone / beside-rerank rows (default: --requests, at most 200)")
     parser.add_argument("--rerank-delay-ms", type=float, default=200.0, help="the fake reranker's time per call")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of the plain cache-none rows, old and new alternating first (figures: the mean)")
     parser.add_argument("--baseline-src", type=Path, default=None,
                         help="an old commit's tree (its src/ or a checkout root holding src/): its search rows beside ours")
     parser.add_argument("--infinity", default=None, help="path to the infinity_emb executable (its own virtualenv)")

@@ -165,8 +165,9 @@ class Service:
         thread when the model is idle, else queued on the event loop with whatever else is waiting)."""
         assert self.loop is not None, "the service is not started"
         key = ("query", None)
-        cache_key_ = embedding_key(self, text, key)
-        blob = self.cache.get(cache_key_)
+        cached = self.cache.kind != "none"  # no cache: no key to hash
+        cache_key_ = embedding_key(self, text, key) if cached else ""
+        blob = self.cache.get(cache_key_) if cached else None
         self.metrics.cache.labels("embedding", "miss" if blob is None else "hit").inc()
         if blob is not None:
             return np.frombuffer(blob, dtype=np.float32)
@@ -174,7 +175,8 @@ class Service:
         if vectors is None:
             vectors = asyncio.run_coroutine_threadsafe(self.batcher.submit(key, [text]), self.loop).result()
         vector = np.asarray(vectors[0], dtype=np.float32)
-        self.cache.set(cache_key_, vector.tobytes())
+        if cached:
+            self.cache.set(cache_key_, vector.tobytes())
         return vector
 
     def fit_tokens(self, texts: list[str], param: str = "input") -> tuple[list[str], int]:

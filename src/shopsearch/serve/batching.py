@@ -87,7 +87,7 @@ class MicroBatcher:
         assert self._wake is not None and self._loop_ref is not None
         if on_loop:
             self._wake.set()
-        else:
+        elif self._pending:  # given back after the check, a later request's submit wakes the loop itself
             self._loop_ref.call_soon_threadsafe(self._wake.set)
 
     def run_now(self, key: tuple, texts: list[str]) -> np.ndarray | None:
