@@ -172,3 +172,25 @@ def test_the_readers_writer_lock_shares_reads_and_isolates_writes():
     w.join(timeout=WAIT_S)
     r.join(timeout=WAIT_S)
     assert writer_in.is_set() and late.is_set() and lock.readers == 0
+
+
+def test_a_big_write_keeps_readers_out_one_slice_at_a_time(engine_with):
+    from shopsearch.index.backends import SWAP_SLICE
+
+    engine = engine_with()
+    lock = engine._backends.lock
+    held = []
+    real = lock.writing
+
+    def counted():
+        held.append(1)
+        return real()
+
+    lock.writing = counted
+    n = 3 * SWAP_SLICE + 5
+    engine.upsert([{"id": f"big-{i}", "title": f"purple running shoe {i}"} for i in range(n)])
+    assert len(held) == 4 + 1  # four slices of vectors, then the filter columns
+    assert len(engine.search("purple", mode="keyword", k=1000).hits) == n
+    priced = engine.search("purple shoe", mode="vector", k=n, filters=["price>=0"]).hits  # the new items have no price
+    assert priced and not any(h.id.startswith("big-") for h in priced)
+    assert {h.id for h in engine.search("purple shoe", mode="vector", k=1000).hits} >= {f"big-{i}" for i in range(n)}

@@ -19,7 +19,7 @@ import fcntl
 import json
 import os
 import threading
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -41,6 +41,9 @@ from .vector import VectorIndex
 # Unsaved vector-index changes are replayed from the catalogue on the next
 # open; snapshot often enough that the replay stays short.
 SNAPSHOT_EVERY = 20_000
+# Rows inserted per hold of the write lock into an index that cannot be read meanwhile (hnswlib):
+# readers wait for one slice (a few ms), not for the whole batch.
+SWAP_SLICE = 64
 
 
 def analyzed_fields(analyzer: Analyzer, record: Mapping[str, Any]) -> dict[str, str]:
@@ -156,11 +159,19 @@ class Backends:
         # A tantivy commit does not disturb searchers (each reads a snapshot), so it runs beside them.
         self.keyword.apply(seq, upserts, deleted)
         chunk_batch = [batch for batch_seq, batch in self.store.chunk_changes_since(seq - 1) if batch_seq == seq]
-        with ExitStack() as swap:
-            if not (self.vector.reads_during_writes and self.chunks.reads_during_writes):
-                swap.enter_context(self.lock.writing())
-            if len(rows) or len(deleted):
-                self.vector.apply(seq, rows, vectors, deleted, records)
+        exclusive = not (self.vector.reads_during_writes and self.chunks.reads_during_writes)
+
+        def swap() -> AbstractContextManager:
+            return self.lock.writing() if exclusive else nullcontext()
+
+        # In slices: a search between two slices sees some of the batch's vectors (as it may already
+        # see its keyword rows); filters take in the new rows with the columns, at the end.
+        step = SWAP_SLICE if exclusive else max(len(rows), 1)
+        for start in range(0, len(rows), step) if len(rows) else ([0] if len(deleted) else []):
+            with swap():
+                self.vector.apply(seq, rows[start:start + step], vectors[start:start + step],
+                                  deleted if start == 0 else [], records[start:start + step])
+        with swap():
             for batch in chunk_batch:
                 self.chunks.apply(seq, batch)
             self.columns.replace([*rows, *deleted], [*records])

@@ -23,17 +23,25 @@ from .stages.retrieve import Retrieve
 from .stages.rules import Rules
 from .stages.understand import Understand
 
+STAGES: tuple[Stage, ...] = (
+    Understand(),
+    Retrieve(),
+    Fuse(),
+    Ranker(),
+    Rerank(),
+    Rules(),
+    Page(),
+    Explain(),
+    Facets(),
+)
 
-def stages(embed: QueryEmbedder | None = None) -> tuple[Stage, ...]:
-    """The stages in order; `embed` replaces the engine's own query embedding (the server's batcher)."""
-    return (Understand(), Retrieve(embed), Fuse(), Ranker(), Rerank(), Rules(), Page(), Explain(), Facets())
 
-
-def run(plan: SearchPlan, context: SearchContext, pipeline: Sequence[Stage] | None = None,
-        until: str | None = None) -> Candidates:
-    """Run the stages on a plan (up to and including the one named `until`): the final candidates."""
-    candidates = Candidates(plan)
-    for stage in pipeline or stages():
+def run(plan: SearchPlan, context: SearchContext, embed: QueryEmbedder | None = None, until: str | None = None,
+        pipeline: Sequence[Stage] = STAGES) -> Candidates:
+    """Run the stages on a plan (up to and including the one named `until`): the final candidates.
+    `embed` replaces the engine's own query embedding (the server's batcher and cache)."""
+    candidates = Candidates(plan, embed_query=embed)
+    for stage in pipeline:
         if stage.applies(candidates):
             started = time.perf_counter()
             candidates = stage.run(candidates, context)
@@ -45,7 +53,7 @@ def run(plan: SearchPlan, context: SearchContext, pipeline: Sequence[Stage] | No
 
 def search(plan: SearchPlan, context: SearchContext, embed: QueryEmbedder | None = None) -> SearchResponse:
     started = time.perf_counter()
-    candidates = run(plan, context, stages(embed))
+    candidates = run(plan, context, embed)
     timings = candidates.timings
     return SearchResponse(plan.query, plan.mode, candidates.hits, (time.perf_counter() - started) * 1000,
                           embed_ms=timings.get("embed_ms", 0.0), warnings=candidates.warnings, timings=timings,

@@ -12,7 +12,7 @@ import time
 
 from ...index.chunks import merge_best
 from ..candidates import Candidates, Leg
-from ..context import QueryEmbedder, SearchContext
+from ..context import SearchContext
 from ..resilience import ModelCallFailed
 
 log = logging.getLogger(__name__)
@@ -20,9 +20,6 @@ log = logging.getLogger(__name__)
 
 class Retrieve:
     name = "retrieve"
-
-    def __init__(self, embed: QueryEmbedder | None = None) -> None:
-        self._embed = embed  # the server's batched, cached query embedding; None: the engine's model
 
     def applies(self, candidates: Candidates) -> bool:
         return True
@@ -59,7 +56,7 @@ class Retrieve:
     def _embed_query(self, candidates: Candidates, context: SearchContext) -> None:
         started = time.perf_counter()
         try:
-            candidates.query_vector = context.embed_query(candidates.plan.query, self._embed)
+            candidates.query_vector = context.embed_query(candidates.plan.query, candidates.embed_query)
         except ModelCallFailed as exc:  # the model is down: degrade, do not fail the shopper
             if candidates.plan.mode == "vector":
                 raise
