@@ -194,3 +194,34 @@ def test_a_big_write_keeps_readers_out_one_slice_at_a_time(engine_with):
     priced = engine.search("purple shoe", mode="vector", k=n, filters=["price>=0"]).hits  # the new items have no price
     assert priced and not any(h.id.startswith("big-") for h in priced)
     assert {h.id for h in engine.search("purple shoe", mode="vector", k=1000).hits} >= {f"big-{i}" for i in range(n)}
+
+
+def test_a_stuck_query_embedding_times_out_through_the_servers_batcher(open_engine, tmp_path):
+    import dataclasses as dc
+
+    from shopsearch.config import EngineConfig
+
+    class Stuck(HashEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = threading.Event()
+            self.stuck = False
+
+        def embed_queries(self, texts, dimensions=None):
+            if self.stuck:
+                self.release.wait(WAIT_S)
+            return super().embed_queries(texts, dimensions)
+
+    model = Stuck()
+    base = EngineConfig()
+    config = dc.replace(base, search=dc.replace(base.search, embed_timeout_s=0.3))
+    engine = open_engine(tmp_path / "stuck", embedder=model, config=config)
+    engine.upsert(PRODUCTS)
+    client = client_for(engine)
+    model.stuck = True
+    try:
+        answer = client.post("/v1/search", json={"query": "red shoe", "k": 3}).json()
+        assert answer["degraded"] and "timed out after 0.3s" in answer["degraded_reason"]
+        assert [h["item"]["title"].split()[0] for h in answer["results"]] == ["red"] * 3  # the keyword leg answered
+    finally:
+        model.release.set()

@@ -19,7 +19,7 @@ _NO_SCORES = np.zeros(0, dtype=np.float64)
 class Candidates:
     plan: SearchPlan
     # The query's vector from elsewhere than the engine's model (the server's batcher and cache).
-    embed_query: Callable[[str], np.ndarray] | None = None
+    embed_query: Callable[[str, float | None], np.ndarray] | None = None
     groups: Sequence[tuple[str, ...]] = ()  # the query's analysed words, each its variants
     query_vector: np.ndarray | None = None
     allowed: np.ndarray | None = None  # the filter's row mask (None: every row)

@@ -18,7 +18,9 @@ from .plan import Abilities
 from .ranker import LearnedRanker
 from .resilience import CircuitBreaker
 
-QueryEmbedder = Callable[[str], np.ndarray]
+# A query's vector from elsewhere than the engine's model (the server's batcher and cache), given up
+# on with TimeoutError after the timeout it is passed (seconds; None: no limit).
+QueryEmbedder = Callable[[str, "float | None"], np.ndarray]
 
 
 @dataclass
@@ -49,9 +51,11 @@ class SearchContext:
     def embed_query(self, query: str, embed: QueryEmbedder | None = None) -> np.ndarray:
         """The query's vector from the engine's model, or from `embed` (the server's batcher and cache),
         under the embedding timeout and circuit breaker."""
+        timeout = self.config.search.embed_timeout_s
+        if embed is not None:
+            return self.embed_breaker.call(lambda: embed(query, timeout), timeout, times_itself=True)
         model = self.backends.embedder
-        call = (lambda: embed(query)) if embed is not None else (lambda: model.embed_queries([query])[0])
-        return self.embed_breaker.call(call, self.config.search.embed_timeout_s)
+        return self.embed_breaker.call(lambda: model.embed_queries([query])[0], timeout)
 
     def rerank(self, query: str, documents: Sequence[str], instruction: str | None = None,
                timeout_s: float | None = None) -> np.ndarray:

@@ -55,7 +55,10 @@ class CircuitBreaker:
                 self._pool = concurrent.futures.ThreadPoolExecutor(self._max_calls, thread_name_prefix=f"shopsearch-{self.name}")
             return self._pool
 
-    def call(self, fn: Callable[[], T], timeout_s: float | None) -> T:
+    def call(self, fn: Callable[[], T], timeout_s: float | None, times_itself: bool = False) -> T:
+        """fn's answer, or ModelCallFailed. times_itself: fn gives up after timeout_s on its own, raising
+        TimeoutError (the server's batcher waits on a future so), so it runs in the caller's thread,
+        sparing the hop to the breaker's threads."""
         with self._lock:
             if self._opened_at is not None:
                 waited = self._clock() - self._opened_at
@@ -64,7 +67,8 @@ class CircuitBreaker:
                                           f"(retrying in {max(self.cooldown_s - waited, 0):.0f}s)")
                 self._trial_running = True
         try:
-            result = self._threads().submit(fn).result(timeout=timeout_s) if timeout_s else fn()
+            inline = not timeout_s or times_itself
+            result = fn() if inline else self._threads().submit(fn).result(timeout=timeout_s)
         except concurrent.futures.TimeoutError:
             self._failed()
             raise ModelCallFailed(f"{self.name} timed out after {timeout_s:g}s") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import gc
 import hmac
 import logging
@@ -160,7 +161,7 @@ class Service:
         method = self.embedder.embed_queries if input_type == "query" else self.embedder.embed_documents
         return method(texts, dimensions=dimensions)
 
-    def embed_query(self, text: str) -> np.ndarray:
+    def embed_query(self, text: str, timeout_s: float | None = None) -> np.ndarray:
         """A search's query vector, from a request thread: from the cache, else from the batcher (in this
         thread when the model is idle, else queued on the event loop with whatever else is waiting)."""
         assert self.loop is not None, "the service is not started"
@@ -171,9 +172,14 @@ class Service:
         self.metrics.cache.labels("embedding", "miss" if blob is None else "hit").inc()
         if blob is not None:
             return np.frombuffer(blob, dtype=np.float32)
-        vectors = self.batcher.run_now(key, [text])
+        vectors = self.batcher.run_now(key, [text], timeout_s)
         if vectors is None:
-            vectors = asyncio.run_coroutine_threadsafe(self.batcher.submit(key, [text]), self.loop).result()
+            queued = asyncio.run_coroutine_threadsafe(self.batcher.submit(key, [text]), self.loop)
+            try:
+                vectors = queued.result(timeout_s)
+            except concurrent.futures.TimeoutError:
+                queued.cancel()  # this search stops waiting; the batch it joined still runs
+                raise
         vector = np.asarray(vectors[0], dtype=np.float32)
         if cached:
             self.cache.set(cache_key_, vector.tobytes())

@@ -90,17 +90,21 @@ class MicroBatcher:
         elif self._pending:  # given back after the check, a later request's submit wakes the loop itself
             self._loop_ref.call_soon_threadsafe(self._wake.set)
 
-    def run_now(self, key: tuple, texts: list[str]) -> np.ndarray | None:
+    def run_now(self, key: tuple, texts: list[str], timeout_s: float | None = None) -> np.ndarray | None:
         """From a thread other than the event loop's: the vectors, when the model is idle (a free call slot,
         nothing waiting); None when it is busy (then `submit`). The call runs on the batcher's own
         threads, as every batch does: ONNX Runtime called from one steady thread answered ~0.5 ms
-        sooner per query than called from whichever request thread came (bench_serve.py, concurrency 1)."""
+        sooner per query than called from whichever request thread came (bench_serve.py, concurrency 1).
+        Past timeout_s it raises TimeoutError; the call's slot is given back when the call ends."""
         if self._loop_ref is None or self._pending or not self._take_slot():
             return None
         try:
-            vectors = self._executor.submit(self._run, key, list(texts)).result()
-        finally:
+            future = self._executor.submit(self._run, key, list(texts))
+        except BaseException:
             self._give_slot(on_loop=False)
+            raise
+        future.add_done_callback(lambda _: self._give_slot(on_loop=False))
+        vectors = future.result(timeout_s)
         if self._on_batch:
             self._on_batch(len(texts))
         return vectors
