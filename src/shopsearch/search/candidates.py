@@ -11,6 +11,9 @@ from .plan import SearchPlan
 from .response import Hit
 
 Leg = tuple[np.ndarray, np.ndarray]  # (rows, scores), best first
+# A query's vector from elsewhere than the engine's model (the server's batcher and cache), given up
+# on with TimeoutError after the timeout it is passed (seconds; None: no limit).
+QueryEmbedder = Callable[[str, "float | None"], np.ndarray]
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_SCORES = np.zeros(0, dtype=np.float64)
 
@@ -18,8 +21,7 @@ _NO_SCORES = np.zeros(0, dtype=np.float64)
 @dataclass
 class Candidates:
     plan: SearchPlan
-    # The query's vector from elsewhere than the engine's model (the server's batcher and cache).
-    embed_query: Callable[[str, float | None], np.ndarray] | None = None
+    embed_query: QueryEmbedder | None = None
     groups: Sequence[tuple[str, ...]] = ()  # the query's analysed words, each its variants
     query_vector: np.ndarray | None = None
     allowed: np.ndarray | None = None  # the filter's row mask (None: every row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -13,14 +13,10 @@ from ..errors import InvalidRequest
 from ..index.backends import Backends
 from ..models import Reranker
 from ..text import Analyzer
-from .candidates import Candidates
+from .candidates import Candidates, QueryEmbedder
 from .plan import Abilities
 from .ranker import LearnedRanker
 from .resilience import CircuitBreaker
-
-# A query's vector from elsewhere than the engine's model (the server's batcher and cache), given up
-# on with TimeoutError after the timeout it is passed (seconds; None: no limit).
-QueryEmbedder = Callable[[str, "float | None"], np.ndarray]
 
 
 @dataclass

@@ -21,7 +21,8 @@ from ..index.items import Item
 from ..models import Embedder, ModelUnavailable, Reranker, create_reranker
 from ..text.chunking import Chunk, chunk_text
 from . import pipeline
-from .context import QueryEmbedder, SearchContext
+from .candidates import QueryEmbedder
+from .context import SearchContext
 from .plan import MAX_K, MODES, SearchPlan
 from .ranker import LearnedRanker, features
 from .response import Explanation, Hit, SearchResponse, WriteResult

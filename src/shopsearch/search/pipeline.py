@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
-from .candidates import Candidates
-from .context import QueryEmbedder, SearchContext
+from .candidates import Candidates, QueryEmbedder
+from .context import SearchContext
 from .plan import SearchPlan
 from .response import SearchResponse
 from .stages import Stage

@@ -162,8 +162,9 @@ class Service:
         return method(texts, dimensions=dimensions)
 
     def embed_query(self, text: str, timeout_s: float | None = None) -> np.ndarray:
-        """A search's query vector, from a request thread: from the cache, else from the batcher (in this
-        thread when the model is idle, else queued on the event loop with whatever else is waiting)."""
+        """A search's query vector, from a request thread: from the cache, else from the batcher (at once on
+        its thread when the model is idle, else queued on the event loop with whatever else is waiting),
+        given up on with TimeoutError after timeout_s."""
         assert self.loop is not None, "the service is not started"
         key = ("query", None)
         cached = self.cache.kind != "none"  # no cache: no key to hash

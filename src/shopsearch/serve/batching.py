@@ -93,8 +93,8 @@ class MicroBatcher:
     def run_now(self, key: tuple, texts: list[str], timeout_s: float | None = None) -> np.ndarray | None:
         """From a thread other than the event loop's: the vectors, when the model is idle (a free call slot,
         nothing waiting); None when it is busy (then `submit`). The call runs on the batcher's own
-        threads, as every batch does: ONNX Runtime called from one steady thread answered ~0.5 ms
-        sooner per query than called from whichever request thread came (bench_serve.py, concurrency 1).
+        threads, as every batch does, so the model is always called from the same few threads, as the
+        server before the batcher path did, not from whichever request thread came.
         Past timeout_s it raises TimeoutError; the call's slot is given back when the call ends."""
         if self._loop_ref is None or self._pending or not self._take_slot():
             return None
