@@ -137,3 +137,46 @@ def test_a_bad_setting_is_a_one_line_error(indexed, monkeypatch):
     monkeypatch.setenv("SHOPSEARCH_SEARCH__FUSION", "borda")
     result = run("search", "bag", "--data-dir", indexed)
     assert result.exit_code == 1 and "SHOPSEARCH_SEARCH__FUSION='borda'" in result.output and "Traceback" not in result.output
+
+
+def test_search_reads_price_wording_and_sorts(indexed):
+    result = run("search", "bag under 30", "--data-dir", indexed, "--json", "--mode", "keyword")
+    assert result.exit_code == 0, result.output
+    response = json.loads(result.output)
+    assert response["understood"]["text"] == "bag" and response["understood"]["filters"] == {"price": {"lt": 30.0}}
+    assert response["results"] and all(hit["item"]["price"] < 30 for hit in response["results"])
+    text = run("search", "bag under 30", "--data-dir", indexed, "--mode", "keyword")
+    assert "understood: 'bag'; price lt 30" in text.output
+    plain = json.loads(run("search", "bag under 30", "--data-dir", indexed, "--json", "--no-understand").output)
+    assert "understood" not in plain
+    cheap = json.loads(run("search", "bag", "--data-dir", indexed, "--json", "--sort", "price:asc").output)
+    prices = [hit["item"]["price"] for hit in cheap["results"]]
+    assert prices == sorted(prices)
+    bad = run("search", "bag", "--data-dir", indexed, "--sort", "colour:asc")
+    assert bad.exit_code != 0 and "unknown sort field 'colour'" in bad.output
+
+
+def test_synonyms_set_list_clear_and_a_bad_file_applies_nothing(indexed, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(indexed, data)
+    (data / "LOCK").unlink(missing_ok=True)
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text("# ours\nlaptop => notebook\ntv, television\n")
+    bad.write_text("tv, television\nlaptop\n")
+    assert run("synonyms", "set", good, "--data-dir", data).output.startswith("2 synonym entries set")
+    refused = run("synonyms", "set", bad, "--data-dir", data)
+    assert refused.exit_code == 1 and "line 2:" in refused.output and "nothing was applied" in refused.output
+    assert run("synonyms", "list", "--data-dir", data).output == "laptop => notebook\ntv, television\n"
+    searched = json.loads(run("search", "laptop", "--data-dir", data, "--json", "--mode", "keyword").output)
+    assert searched["understood"]["synonyms"] == [{"phrase": "laptop", "alternatives": ["notebook"]}]
+    assert run("synonyms", "clear", "--data-dir", data).exit_code == 0
+    assert run("synonyms", "list", "--data-dir", data).output == ""
+
+
+def test_suggest_completes_a_prefix_from_the_catalogue(indexed):
+    result = run("suggest", "blueto", "--data-dir", indexed, "--json")
+    assert result.exit_code == 0, result.output
+    found = [json.loads(line) for line in result.output.splitlines()]
+    assert found and all(s["text"].lower().startswith("blueto") or " blueto" in s["text"].lower() for s in found)

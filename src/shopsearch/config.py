@@ -24,6 +24,7 @@ Truncation = Literal["truncate", "error"]
 ModelEngine = Literal["auto", "torch", "onnx"]
 VectorBackend = Literal["hnsw", "milvus"]
 KeywordBackend = Literal["tantivy", "milvus"]
+EntityUse = Literal["boost", "filter", "off"]
 
 
 class Validated:
@@ -155,13 +156,17 @@ class SearchConfig(Validated):
     rerank_timeout_s: float = 30.0
     breaker_failures: int = 3
     breaker_cooldown_s: float = 30.0
+    # A sort (price, a date, a number) orders this many of the best fused results, never the
+    # whole catalogue: the cheapest relevant products, not the cheapest products.
+    sort_depth: int = 200
+    newest_field: str = ""  # the date (or number) field that sort=newest orders by, newest first
 
     def _check(self) -> None:
         _require(self.rrf_k > 0, f"rrf_k must be positive, got {self.rrf_k}")
         for name in ("keyword_weight", "vector_weight"):
             value = getattr(self, name)
             _require(math.isfinite(value) and value >= 0, f"{name} must be finite and non-negative, got {value}")
-        for name in ("candidates", "ranker_depth", "rerank_depth"):
+        for name in ("candidates", "ranker_depth", "rerank_depth", "sort_depth"):
             value = getattr(self, name)
             _require(1 <= value <= MAX_DEPTH, f"{name} must be from 1 to {MAX_DEPTH}, got {value}")
         _require(self.embed_timeout_s > 0 and self.rerank_timeout_s > 0, "model timeouts must be positive")
@@ -170,11 +175,44 @@ class SearchConfig(Validated):
 
 
 @dataclass(frozen=True)
+class UnderstandConfig(Validated):
+    """Query understanding (search/stages/understand.py): what a query's wording is turned into."""
+
+    enabled: bool = True  # a request's `understand` overrides it
+    price_field: str = "price"  # the field that price wording ("under 30", "500元左右") filters
+    around: float = 0.2  # "around X" / "左右" / "alrededor de X" is X plus or minus this fraction
+    typos: bool = True
+    # A corrected word is searched beside the word as typed, its score scaled by this: an exact
+    # match still ranks first. Synonyms' terms are scaled by synonym_weight.
+    typo_weight: float = 0.8
+    synonym_weight: float = 0.9
+    # Brand, category and attribute-value words of the catalogue: boost the products that carry
+    # them (a brand word can also be a product word: "apple" juice), filter to them, or neither.
+    entities: EntityUse = "boost"
+    entity_fields: tuple[str, ...] = ("brand", "category", "color", "colour", "size", "material")
+    # A boosted product's fused score is raised by this fraction of the fused scores' spread.
+    entity_boost: float = 0.1
+    # Products of the type the query names (its category, else its title's head noun) are raised
+    # by this fraction: "mouse" lifts mice over mouse pads. Off (0) by default: on the Icecat
+    # dev queries 0.1 cost 0.004 nDCG@10 (docs/benchmarks.md), the titles' head nouns being
+    # too often a colour or a spec word there.
+    type_boost: float = 0.0
+
+    def _check(self) -> None:
+        _require(0 <= self.around < 1, f"around must be from 0 up to (not including) 1, got {self.around}")
+        for name in ("typo_weight", "synonym_weight", "entity_boost", "type_boost"):
+            value = getattr(self, name)
+            _require(math.isfinite(value) and value >= 0, f"{name} must be finite and non-negative, got {value}")
+        _require(bool(self.price_field), "price_field must name a field")
+
+
+@dataclass(frozen=True)
 class EngineConfig(Validated):
     model: ModelConfig = field(default_factory=ModelConfig)
     vector: VectorConfig = field(default_factory=VectorConfig)
     keyword: KeywordConfig = field(default_factory=KeywordConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    understand: UnderstandConfig = field(default_factory=UnderstandConfig)
     ingest_batch_size: int = 500
     # Descriptions longer than this many tokens are also indexed as heading-
     # aware chunks of at most this size; an item's vector score is its best

@@ -1,10 +1,11 @@
-"""The `shopsearch` command line: index, delete, stats, search, embed, rerank, eval, train-ranker, demo, serve."""
+"""The `shopsearch` command line: index, delete, stats, search, suggest, synonyms, embed, rerank, eval, train-ranker, demo,
+serve."""
 
 from __future__ import annotations
 
 import click
 
-from . import catalogue, models, relevance, searching, serving
+from . import catalogue, models, relevance, searching, serving, understanding
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,8 +14,9 @@ def cli() -> None:
     """Multilingual product search: keyword, vector and hybrid, with filters."""
 
 
-for command in (catalogue.index, catalogue.delete, catalogue.stats, searching.search, models.embed, models.rerank,
-                relevance.eval_command, relevance.train_ranker_command, serving.demo, serving.serve):
+for command in (catalogue.index, catalogue.delete, catalogue.stats, searching.search, understanding.suggest,
+                understanding.synonyms, models.embed, models.rerank, relevance.eval_command, relevance.train_ranker_command,
+                serving.demo, serving.serve):
     cli.add_command(command)
 
 

@@ -33,12 +33,16 @@ from .common import data_dir_option, embedding_model_option, engine_config, fail
 @click.option("--ranker/--no-ranker", default=None, help="Use the learned ranker (default: when the index has one).")
 @click.option("--ranker-depth", type=click.IntRange(1, 1000), default=None,
               help="How many fused results the learned ranker reorders (default 100).")
+@click.option("--understand/--no-understand", default=None,
+              help="Read price wording, typos, synonyms and brand words in the query (default: on).")
+@click.option("--sort", default=None, metavar="ORDER",
+              help="relevance (default), price:asc, price:desc, newest, or FIELD:asc|desc over the relevant results.")
 @embedding_model_option
 @click.option("--json", "as_json", is_flag=True, help="Print the full response as JSON.")
 @click.option("--queries", type=click.File("r", encoding="utf-8"), default=None,
               help="Batch mode: one query per line; writes one JSON line per query, in order.")
 def search(query, data_dir, index_uri, mode, k, filters, fusion, rrf_k, keyword_weight, vector_weight, offset, rerank,
-           rerank_model, rerank_depth, ranker, ranker_depth, embedding_model, as_json, queries) -> None:
+           rerank_model, rerank_depth, ranker, ranker_depth, understand, sort, embedding_model, as_json, queries) -> None:
     """Search the index for QUERY (or every line of --queries FILE)."""
     if (query is None) == (queries is None):
         raise click.UsageError("give either a QUERY or --queries FILE")
@@ -49,7 +53,7 @@ def search(query, data_dir, index_uri, mode, k, filters, fusion, rrf_k, keyword_
         raise click.BadParameter(str(exc), param_hint="--filter") from None
     options = dict(mode=mode, k=k, offset=offset, filters=list(filters), fusion=fusion, rrf_k=rrf_k,
                    keyword_weight=keyword_weight, vector_weight=vector_weight, rerank=rerank,
-                   rerank_depth=rerank_depth, ranker=ranker, ranker_depth=ranker_depth)
+                   rerank_depth=rerank_depth, ranker=ranker, ranker_depth=ranker_depth, understand=understand, sort=sort)
     with open_engine(data_dir, config=engine_config(embedding_model, rerank_model, index_uri)) as engine:
         try:
             if queries is not None:
@@ -58,7 +62,11 @@ def search(query, data_dir, index_uri, mode, k, filters, fusion, rrf_k, keyword_
                     if not text.strip():
                         raise click.ClickException(f"{queries.name}:{number}: empty query")
                     response = engine.search(text, **options)
-                    click.echo(json.dumps({"query": text, "results": response.to_dict()["results"]}, ensure_ascii=False))
+                    answer = response.to_dict()
+                    line_out = {"query": text, "results": answer["results"]}
+                    if "understood" in answer:
+                        line_out["understood"] = answer["understood"]
+                    click.echo(json.dumps(line_out, ensure_ascii=False))
                 return
             response = engine.search(query, **options)
         except InvalidRequest as exc:
@@ -73,6 +81,16 @@ def print_response(response: SearchResponse) -> None:
     click.echo(f"{len(response.hits)} results for {response.query!r} ({response.mode}, {response.took_ms:.1f} ms)")
     for warning in response.warnings:
         click.echo(f"warning: {warning}", err=True)
+    understood = response.understood
+    if understood is not None:
+        read = [f"{name} {' '.join(f'{op} {v:g}' if isinstance(v, float) else f'{op} {v}' for op, v in bounds.items())}"
+                for name, bounds in understood.filters.items()]
+        read += [f"{e['field']} {e['value']!r} ({e['use']})" for e in understood.entities if e["use"] != "none"]
+        read += [f"{s['phrase']} = {', '.join(s['alternatives'])}" for s in understood.synonyms]
+        if understood.text != response.query or read:
+            click.echo(f"understood: {understood.text!r}" + (f"; {'; '.join(read)}" if read else ""))
+        if understood.did_you_mean:
+            click.echo(f"did you mean: {understood.did_you_mean}")
     for rank, hit in enumerate(response.hits, start=1):
         item, why = hit.item, hit.explanation
         price = f"  {item['price']:.2f}" if item.get("price") is not None else ""

@@ -22,7 +22,7 @@ import threading
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -31,12 +31,16 @@ from ..errors import DataDirError
 from ..models import Embedder, create_embedder
 from ..models.factory import builtin_for_model
 from ..text import Analyzer
+from ..text.synonyms import SynonymRule, SynonymSet, parse_rule
 from .chunks import ChunkIndex
 from .columns import FilterColumns
 from .keyword import TEXT_FIELDS, KeywordIndex, ServerFusion
 from .rwlock import ReadWriteLock
 from .store import CatalogueStore
 from .vector import VectorIndex
+
+if TYPE_CHECKING:
+    from .lexicon import CatalogueLexicon
 
 # Unsaved vector-index changes are replayed from the catalogue on the next
 # open; snapshot often enough that the replay stays short.
@@ -67,9 +71,37 @@ class Backends:
     lock: ReadWriteLock = field(default_factory=ReadWriteLock)
     writer: threading.Lock = field(default_factory=threading.Lock)  # one write at a time
     unsaved: int = 0
+    synonyms: SynonymSet = field(init=False)
+    _lexicon: CatalogueLexicon | None = field(default=None, init=False)
+    _lexicon_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.columns = FilterColumns(self.store, self.store.max_row() + 1)
+        self.synonyms = load_synonyms(self.store)
+
+    def lexicon(self) -> CatalogueLexicon:
+        """The catalogue's words and values (built on first use: one read of the catalogue)."""
+        if self._lexicon is None:
+            from .lexicon import CatalogueLexicon
+
+            with self._lexicon_lock:
+                if self._lexicon is None:
+                    self._lexicon = CatalogueLexicon.build(self.store, self.analyzer, self.config.understand.entity_fields)
+        return self._lexicon
+
+    @property
+    def rules_version(self) -> int:
+        """Bumped by every change of the synonyms (which change answers as a write does)."""
+        return int(self.store.get_meta(RULES_VERSION) or 0)
+
+    def set_synonyms(self, rules: Sequence[SynonymRule]) -> SynonymSet:
+        """Replace the managed synonyms (all of them, at once) and store them with the catalogue."""
+        synonyms = SynonymSet(tuple(rules))
+        with self.writer:
+            self.store.set_meta(SYNONYMS, json.dumps([rule.to_line() for rule in synonyms.rules], ensure_ascii=False))
+            self.store.set_meta(RULES_VERSION, str(self.rules_version + 1))
+            self.synonyms = synonyms
+        return synonyms
 
     @property
     def read_only(self) -> bool:
@@ -152,9 +184,12 @@ class Backends:
             self.save_vectors()
 
     def apply(self, seq: int, rows: Sequence[int], records: Sequence[Mapping[str, Any]], vectors: np.ndarray,
-              deleted: Sequence[int] = ()) -> None:
+              deleted: Sequence[int] = (), previous: Sequence[Mapping[str, Any]] = ()) -> None:
         """Bring every index up to a batch the catalogue committed as `seq`: `records` and `vectors` are the
-        new versions of `rows`; `deleted` rows are gone. Called by the one writer (under `writer`)."""
+        new versions of `rows`; `deleted` rows are gone; `previous` are the old records of the rows it
+        replaced or deleted. Called by the one writer (under `writer`)."""
+        if self._lexicon is not None:
+            self._lexicon.update(seq, rows, records, deleted, previous)
         upserts = {row: analyzed_fields(self.analyzer, record) for row, record in zip(rows, records)}
         # A tantivy commit does not disturb searchers (each reads a snapshot), so it runs beside them.
         self.keyword.apply(seq, upserts, deleted)
@@ -192,6 +227,14 @@ class Backends:
             "chunk_index": {"chunks": self.chunks.count(), "bytes": self.chunks.size_bytes()},
             "catalogue_bytes": self.store.size_bytes(),
         }
+
+
+SYNONYMS, RULES_VERSION = "synonyms", "rules_version"
+
+
+def load_synonyms(store: CatalogueStore) -> SynonymSet:
+    stored = store.get_meta(SYNONYMS)
+    return SynonymSet(tuple(parse_rule(line) for line in json.loads(stored))) if stored else SynonymSet()
 
 
 def vector_index(path: Path, dim: int, config: EngineConfig, chunks: bool = False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
@@ -10,6 +11,16 @@ from .filters import Condition
 
 # Fields the keyword leg indexes, in the order results explain them.
 TEXT_FIELDS = ("title", "brand", "category", "description")
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """Words searched beside the query's own (a typo's correction, a synonym): a product matches it
+    when it has every one of its groups, and that match scores `weight` times what it would."""
+
+    groups: tuple[tuple[str, ...], ...]
+    weight: float
+    text: str = ""  # the words as shown (explanations); the index reads only the groups
 
 
 class KeywordIndex(Protocol):
@@ -21,11 +32,13 @@ class KeywordIndex(Protocol):
         """Replace rows' analysed fields (text of space-joined terms) and drop deleted rows, durably."""
 
     def search(
-        self, groups: Sequence[tuple[str, ...]], limit: int, allowed: np.ndarray | None = None
+        self, groups: Sequence[tuple[str, ...]], limit: int, allowed: np.ndarray | None = None,
+        alternatives: Sequence[Alternative] = (),
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top `limit` rows by score among rows allowed by the mask: (rows, scores), best first.
 
-        Each group is one query token's variant terms, scored by its best variant.
+        Each group is one query token's variant terms, scored by its best variant; each
+        alternative adds its weighted score where a product has all of its groups.
         """
 
     def count(self) -> int: ...
@@ -39,7 +52,8 @@ class ServerFusion(Protocol):
     """An index whose server holds both legs and fuses them itself (Milvus hybrid_search)."""
 
     def fused_search(self, groups: Sequence[tuple[str, ...]], query_vector: np.ndarray, depth: int, rrf_k: float,
-                     allowed: np.ndarray | None, where: Sequence[Condition] | None) -> tuple[np.ndarray, np.ndarray] | None:
+                     allowed: np.ndarray | None, where: Sequence[Condition] | None,
+                     alternatives: Sequence[Alternative] = ()) -> tuple[np.ndarray, np.ndarray] | None:
         """Both legs `depth` deep under the same filter, fused by reciprocal rank (sum of 1 / (rrf_k + rank)):
         (rows, fused scores), best first; None when the server cannot answer it as asked."""
 

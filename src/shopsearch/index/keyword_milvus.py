@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .filters import Condition
-from .keyword import top_allowed
+from .keyword import Alternative, top_allowed
 from .milvus import (
     MAX_LIMIT,
     add_bm25_fields,
@@ -52,9 +52,9 @@ class _ServerBM25:
     _client: Any  # a pymilvus MilvusClient (milvus_client() imports pymilvus lazily; its API is untyped here)
     collection: str
 
-    def search(self, groups: Sequence[tuple[str, ...]], limit: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        text = bm25_query(groups)
+    def search(self, groups: Sequence[tuple[str, ...]], limit: int, allowed: np.ndarray | None = None,
+               alternatives: Sequence[Alternative] = ()) -> tuple[np.ndarray, np.ndarray]:
+        text = bm25_query(groups, alternatives)
         if not text or limit <= 0 or (allowed is not None and not allowed.any()):
             return _EMPTY
         if allowed is None or short_mask(allowed):
@@ -89,9 +89,10 @@ class SharedMilvusKeywordIndex(_ServerBM25):
         """Nothing to write: the vector index writes each product's text with its vector."""
 
     def fused_search(self, groups: Sequence[tuple[str, ...]], query_vector: np.ndarray, depth: int, rrf_k: float,
-                     allowed: np.ndarray | None, where: Sequence[Condition] | None) -> tuple[np.ndarray, np.ndarray] | None:
+                     allowed: np.ndarray | None, where: Sequence[Condition] | None,
+                     alternatives: Sequence[Alternative] = ()) -> tuple[np.ndarray, np.ndarray] | None:
         """Both legs searched and fused by reciprocal rank on the server (None: not possible here)."""
-        return self._vectors.fused_search(query_vector, bm25_query(groups), depth, rrf_k, allowed, where)
+        return self._vectors.fused_search(query_vector, bm25_query(groups, alternatives), depth, rrf_k, allowed, where)
 
     def count(self) -> int:
         return self._vectors.count()

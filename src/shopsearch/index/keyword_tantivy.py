@@ -17,7 +17,7 @@ import numpy as np
 import tantivy
 from tantivy import Occur, Query
 
-from .keyword import TEXT_FIELDS, top_allowed
+from .keyword import TEXT_FIELDS, Alternative, top_allowed
 
 _STATE = "state.json"
 # All text fields in one: BM25 saturates a term's frequency across the whole
@@ -82,12 +82,13 @@ class TantivyKeywordIndex:
         self._index.reload()
 
     def search(
-        self, groups: Sequence[tuple[str, ...]], limit: int, allowed: np.ndarray | None = None
+        self, groups: Sequence[tuple[str, ...]], limit: int, allowed: np.ndarray | None = None,
+        alternatives: Sequence[Alternative] = (),
     ) -> tuple[np.ndarray, np.ndarray]:
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-        if not groups or limit <= 0:
+        if not (groups or alternatives) or limit <= 0:
             return empty
-        query = self._query(groups)
+        query = self._query(groups, alternatives)
         searcher = self._index.searcher()
         total = searcher.num_docs
         if allowed is None:
@@ -102,7 +103,17 @@ class TantivyKeywordIndex:
         first = math.ceil(limit * len(allowed) / n_allowed * 1.5) + 16
         return top_allowed(lambda depth: self._hits(searcher, query, depth), limit, allowed, first, total)
 
-    def _query(self, groups: Sequence[tuple[str, ...]]) -> Query:
+    def _query(self, groups: Sequence[tuple[str, ...]], alternatives: Sequence[Alternative] = ()) -> Query:
+        clauses = [(Occur.Should, q) for q in self._clauses(groups)]
+        for alternative in alternatives:
+            if alternative.groups and alternative.weight > 0:
+                # Every word of the alternative, each scored over the fields as the query's own are.
+                inner = [(Occur.Must, Query.boolean_query([(Occur.Should, q) for q in self._clauses([group])]))
+                         for group in alternative.groups]
+                clauses.append((Occur.Should, Query.boost_query(Query.boolean_query(inner), alternative.weight)))
+        return Query.boolean_query(clauses)
+
+    def _clauses(self, groups: Sequence[tuple[str, ...]]) -> list[Query]:
         clauses = []
         for name, boost in self._boosts.items():
             if boost <= 0:
@@ -110,8 +121,8 @@ class TantivyKeywordIndex:
             for group in groups:
                 terms = [Query.term_query(self._schema, name, term, index_option="freq") for term in group]
                 q = terms[0] if len(terms) == 1 else Query.disjunction_max_query(terms)
-                clauses.append((Occur.Should, q if boost == 1.0 else Query.boost_query(q, boost)))
-        return Query.boolean_query(clauses)
+                clauses.append(q if boost == 1.0 else Query.boost_query(q, boost))
+        return clauses
 
     def _hits(self, searcher, query: Query, limit: int) -> tuple[np.ndarray, np.ndarray]:
         hits = searcher.search(query, limit, count=False).hits

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .keyword import TEXT_FIELDS
+from .keyword import TEXT_FIELDS, Alternative
 
 # Up to this many row ids, a filter goes to the server as a primary-key list: measured on
 # milvus-lite 3.2.2 over Icecat (19,406 products), `row in [2,888 ids]` answered in 21 ms and
@@ -108,11 +108,13 @@ def bm25_document(fields: Mapping[str, str]) -> str:
     return " ".join(map(escape_term, " ".join(boosted).split()))[:_MAX_TEXT]
 
 
-def bm25_query(groups: Sequence[tuple[str, ...]]) -> str:
+def bm25_query(groups: Sequence[tuple[str, ...]], alternatives: Sequence[Alternative] = ()) -> str:
     """The query text: one term per query word (its first variant). The server sums every query
     term's BM25, so several variants of one word would count that word several times (Icecat:
-    every variant 0.589, the first 0.630)."""
-    return " ".join(dict.fromkeys(escape_term(group[0]) for group in groups if group))
+    every variant 0.589, the first 0.630). The server's text query has no weights: alternatives'
+    words (corrections, synonyms) join the query's at full weight."""
+    extra = [group for alternative in alternatives for group in alternative.groups]
+    return " ".join(dict.fromkeys(escape_term(group[0]) for group in [*groups, *extra] if group))
 
 
 def add_bm25_fields(schema, index) -> None:

@@ -225,6 +225,14 @@ class CatalogueStore:
             assert batch_seq is not None  # set with the batch's first row
             yield batch_seq, batch
 
+    def live_records(self, chunk: int = 2000) -> Iterator[tuple[int, int, dict | None]]:
+        """(seq, row, record or None when deleted) of every row, read as one snapshot (one statement):
+        the highest seq seen says which writes it holds."""
+        cursor = self._read.execute("SELECT seq, row, deleted, doc FROM items")
+        while rows := cursor.fetchmany(chunk):
+            for seq, row, deleted, doc in rows:
+                yield seq, row, None if deleted or not doc else json.loads(doc)
+
     def records(self, rows: Sequence[int]) -> dict[int, dict]:
         if not rows:
             return {}

@@ -7,8 +7,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..index.filters import Condition
+from ..index.keyword import Alternative
 from .plan import SearchPlan
-from .response import Hit
+from .response import Hit, Understood
 
 Leg = tuple[np.ndarray, np.ndarray]  # (rows, scores), best first
 # A query's vector from elsewhere than the engine's model (the server's batcher and cache), given up
@@ -22,7 +24,13 @@ _NO_SCORES = np.zeros(0, dtype=np.float64)
 class Candidates:
     plan: SearchPlan
     embed_query: QueryEmbedder | None = None
-    groups: Sequence[tuple[str, ...]] = ()  # the query's analysed words, each its variants
+    text: str = ""  # what the legs search: the query less the words understanding turned into filters
+    vector_text: str = ""  # what the vector leg embeds: the text, words the catalogue lacks corrected
+    groups: Sequence[tuple[str, ...]] = ()  # the text's analysed words, each its variants
+    alternatives: Sequence[Alternative] = ()  # corrections and synonyms, searched beside the words
+    conditions: tuple[Condition, ...] = ()  # the request's filters and those the query's wording implies
+    boosts: list[tuple[np.ndarray, float]] = field(default_factory=list)  # (row mask, weight): products raised
+    understood: Understood | None = None
     query_vector: np.ndarray | None = None
     allowed: np.ndarray | None = None  # the filter's row mask (None: every row)
     keyword: Leg | None = None  # each leg's own ranking
@@ -39,6 +47,11 @@ class Candidates:
     facets: dict[str, list[dict[str, Any]]] | None = None
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.text = self.text or self.plan.query
+        self.vector_text = self.vector_text or self.text
+        self.conditions = self.conditions or self.plan.conditions
 
     def degrade(self, reason: str) -> None:
         self.warnings.append(reason)

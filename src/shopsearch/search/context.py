@@ -42,7 +42,8 @@ class SearchContext:
     @property
     def abilities(self) -> Abilities:
         return Abilities(ranker=self.ranker is not None, ranker_problem=self.ranker_problem,
-                         reranker=self.reranker is not None)
+                         reranker=self.reranker is not None, understand=self.config.understand.enabled,
+                         sortable=self.backends.columns.can_sort)
 
     def embed_query(self, query: str, embed: QueryEmbedder | None = None) -> np.ndarray:
         """The query's vector from the engine's model, or from `embed` (the server's batcher and cache),

@@ -20,6 +20,8 @@ from ..index.backends import Backends
 from ..index.items import Item
 from ..models import Embedder, ModelUnavailable, Reranker, create_reranker
 from ..text.chunking import Chunk, chunk_text
+from ..text.suggest import Suggestion
+from ..text.synonyms import SynonymRule, SynonymSet
 from . import pipeline
 from .candidates import QueryEmbedder
 from .context import SearchContext
@@ -98,6 +100,7 @@ class Engine:
         with backends.writer:
             stored = backends.store.records_by_id(list(latest))
             batch = [item for item in latest.values() if stored.get(item.id) != item.to_record()]
+            previous = [stored[item.id] for item in batch if item.id in stored]
             unchanged = len(latest) - len(batch)
             if not batch:
                 return WriteResult(backends.store.last_seq(), len(latest), unchanged)
@@ -109,16 +112,18 @@ class Engine:
             vectors, chunk_vectors = embedded[: len(batch)], iter(embedded[len(batch):])
             chunk_records = [[(c.heading, c.text, next(chunk_vectors)) for c in chunks] for chunks in chunked]
             seq, rows = backends.store.upsert(batch, vectors, chunk_records)
-            backends.apply(seq, rows, [item.to_record() for item in batch], vectors)
+            backends.apply(seq, rows, [item.to_record() for item in batch], vectors, previous=previous)
         return WriteResult(seq, len(rows) + unchanged, unchanged)
 
     def delete(self, ids: Iterable[str]) -> WriteResult:
         """Delete items by id; unknown ids are ignored. Returns how many were deleted."""
         backends = self._writable()
         with backends.writer:
-            seq, rows = backends.store.delete([str(i) for i in ids])
+            ids = [str(i) for i in ids]
+            previous = list(backends.store.records_by_id(ids).values())
+            seq, rows = backends.store.delete(ids)
             if rows:
-                backends.apply(seq, [], [], np.zeros((0, backends.vector.dim), np.float32), deleted=rows)
+                backends.apply(seq, [], [], np.zeros((0, backends.vector.dim), np.float32), deleted=rows, previous=previous)
         return WriteResult(seq, len(rows))
 
     def _chunks_of(self, item: Item) -> list[Chunk]:
@@ -165,8 +170,23 @@ class Engine:
 
     @property
     def version(self) -> int:
-        """The catalogue's last write sequence: changes whenever search results may."""
-        return self._open().store.last_seq()
+        """Changes whenever search results may: the catalogue's last write sequence plus the
+        synonyms' version (both only grow, so their sum does too)."""
+        backends = self._open()
+        return backends.store.last_seq() + backends.rules_version
+
+    # -- query understanding's data -----------------------------------------------
+    @property
+    def synonyms(self) -> SynonymSet:
+        return self._open().synonyms
+
+    def set_synonyms(self, rules: Sequence[SynonymRule]) -> SynonymSet:
+        """Replace the managed synonyms (see text/synonyms.py; parse a file with parse_synonyms)."""
+        return self._writable().set_synonyms(rules)
+
+    def suggest(self, prefix: str, k: int = 8) -> list[Suggestion]:
+        """Completions of a typed prefix from the catalogue's titles, brands and categories."""
+        return self._open().lexicon().suggestions.complete(prefix, k)
 
     def get(self, item_id: str) -> dict | None:
         return self._open().store.get(str(item_id))

@@ -13,6 +13,7 @@ from .context import SearchContext
 from .plan import SearchPlan
 from .response import SearchResponse
 from .stages import Stage
+from .stages.boost import Boost
 from .stages.explain import Explain
 from .stages.facets import Facets
 from .stages.fuse import Fuse
@@ -21,15 +22,18 @@ from .stages.ranker import Ranker
 from .stages.rerank import Rerank
 from .stages.retrieve import Retrieve
 from .stages.rules import Rules
+from .stages.sort import Sort
 from .stages.understand import Understand
 
 STAGES: tuple[Stage, ...] = (
     Understand(),
     Retrieve(),
     Fuse(),
+    Boost(),
     Ranker(),
     Rerank(),
     Rules(),
+    Sort(),
     Page(),
     Explain(),
     Facets(),
@@ -57,4 +61,4 @@ def search(plan: SearchPlan, context: SearchContext, embed: QueryEmbedder | None
     timings = candidates.timings
     return SearchResponse(plan.query, plan.mode, candidates.hits, (time.perf_counter() - started) * 1000,
                           embed_ms=timings.get("embed_ms", 0.0), warnings=candidates.warnings, timings=timings,
-                          facets=candidates.facets)
+                          facets=candidates.facets, understood=candidates.understood)

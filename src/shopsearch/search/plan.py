@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import typing
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Callable
 
 from ..config import MAX_DEPTH, Fusion, Mode, SearchConfig
 from ..errors import InvalidRequest
@@ -27,6 +27,12 @@ class Abilities:
     ranker: bool = False
     ranker_problem: str | None = None  # why there is no learned ranker, when one failed to load
     reranker: bool = False
+    understand: bool = True  # query understanding runs unless a request turns it off
+    # Whether a field has values a sort can order by (numbers or dates); by default none has.
+    sortable: Callable[[str], bool] = lambda name: False
+
+
+SORT_ORDERS = ("asc", "desc")
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,17 @@ class SearchPlan:
     timeout_s: float | None = None  # bounds the reranker's call
     facets: bool = False
     explain: bool = True
+    understand: bool = True  # read price wording, typos, synonyms and brand words first
+    sort: str = "relevance"  # or FIELD:asc, FIELD:desc, newest (normalised: newest is its field:desc)
+    sort_depth: int = 200  # a sort orders this many of the best results
+
+    @property
+    def sort_key(self) -> tuple[str, bool] | None:
+        """(field, descending), or None for relevance order."""
+        if self.sort == "relevance":
+            return None
+        name, _, order = self.sort.rpartition(":")
+        return name, order == "desc"
 
     @property
     def wanted(self) -> int:
@@ -63,6 +80,8 @@ class SearchPlan:
             depth = max(depth, self.ranker_depth)
         if self.rerank:
             depth = max(depth, self.rerank_depth)
+        if self.sort_key is not None:
+            depth = max(depth, self.sort_depth)
         return min(depth, MAX_DEPTH)
 
     @property
@@ -83,7 +102,7 @@ class SearchPlan:
 
         Request keys: mode, k, offset, filters (CLI strings or a mapping, see index.filters),
         fusion, rrf_k, keyword_weight, vector_weight, candidates, exact, ranker, ranker_depth,
-        rerank, rerank_depth, rerank_instruction, timeout_s, facets, explain."""
+        rerank, rerank_depth, rerank_instruction, timeout_s, facets, explain, understand, sort, sort_depth."""
         unknown = set(request) - _REQUEST_KEYS
         if unknown:
             name = sorted(unknown)[0]
@@ -116,6 +135,7 @@ class SearchPlan:
             timeout = _number(given, "timeout_s", timeout)
             if not timeout > 0:
                 raise InvalidRequest(f"timeout_s must be positive, got {timeout}", "timeout_s")
+        sort = _sort(given.get("sort", "relevance"), defaults, abilities)
         rrf_k = _number(given, "rrf_k", defaults.rrf_k)
         if not rrf_k > 0:
             raise InvalidRequest(f"rrf_k must be positive, got {rrf_k}", "rrf_k")
@@ -131,10 +151,31 @@ class SearchPlan:
             rerank=rerank, rerank_depth=_count(given, "rerank_depth", defaults.rerank_depth, 1),
             rerank_instruction=instruction, timeout_s=timeout,
             facets=_flag(given, "facets", False), explain=_flag(given, "explain", True),
+            understand=_flag(given, "understand", abilities.understand), sort=sort,
+            sort_depth=_count(given, "sort_depth", defaults.sort_depth, 1),
         )
 
 
 _REQUEST_KEYS = {f.name for f in fields(SearchPlan)} - {"query", "conditions"} | {"filters"}
+
+
+def _sort(value: Any, defaults: SearchConfig, abilities: Abilities) -> str:
+    """A sort as FIELD:asc|desc (newest: the configured date field, descending), or relevance."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"sort must be relevance, newest or FIELD:asc|desc, got {value!r}", "sort")
+    value = value.strip()
+    if value == "relevance":
+        return value
+    if value == "newest":
+        if not defaults.newest_field:
+            raise InvalidRequest("sort=newest needs a date field: set SHOPSEARCH_SEARCH__NEWEST_FIELD", "sort")
+        value = f"{defaults.newest_field}:desc"
+    name, colon, order = value.rpartition(":")
+    if not colon or not name or order not in SORT_ORDERS:
+        raise InvalidRequest(f"sort must be relevance, newest or FIELD:asc|desc (e.g. price:asc), got {value!r}", "sort")
+    if not abilities.sortable(name):
+        raise InvalidRequest(f"unknown sort field {name!r}: no item has a number or date in it", "sort")
+    return value
 
 
 def _choice(value: Any, allowed: tuple[str, ...], name: str) -> Any:

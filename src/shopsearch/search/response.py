@@ -22,6 +22,22 @@ class Explanation:
 
 
 @dataclass
+class Understood:
+    """What query understanding read in the query (see search/stages/understand.py)."""
+
+    text: str  # what was searched
+    filters: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. {"price": {"gte": 400, "lte": 600}}
+    spans: list[dict[str, Any]] = field(default_factory=list)  # {"start", "end", "text", "kind"} in the query
+    corrections: list[dict[str, str]] = field(default_factory=list)  # {"from", "to"}: "did you mean"
+    synonyms: list[dict[str, Any]] = field(default_factory=list)  # {"phrase", "alternatives"}
+    entities: list[dict[str, Any]] = field(default_factory=list)  # {"field", "value", "text", "use"}
+    did_you_mean: str | None = None  # the query as typed, every correction made (price wording kept)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
 class Hit:
     id: str
     score: float
@@ -42,6 +58,7 @@ class SearchResponse:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # per stage (and per leg), milliseconds
     facets: dict[str, list[dict[str, Any]]] | None = None
+    understood: Understood | None = None
 
     @property
     def degraded(self) -> bool:
@@ -63,6 +80,7 @@ class SearchResponse:
             "warnings": self.warnings,
             "results": [h.to_dict() for h in self.hits],
             **({"facets": self.facets} if self.facets is not None else {}),
+            **({"understood": self.understood.to_dict()} if self.understood is not None else {}),
         }
 
 

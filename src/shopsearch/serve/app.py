@@ -54,6 +54,7 @@ from .schemas import (
     SearchResponseBody,
 )
 from .settings import ServeSettings
+from .understand_api import understand_router
 
 log = logging.getLogger(__name__)
 
@@ -365,7 +366,8 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
                    for h in answer["results"]]
         out = SearchResponseBody(query=answer["query"], mode=answer["mode"], results=results, took_ms=answer["took_ms"],
                                  timings=answer["timings"], degraded=answer["degraded"],
-                                 degraded_reason=answer["degraded_reason"], facets=answer.get("facets"))
+                                 degraded_reason=answer["degraded_reason"], facets=answer.get("facets"),
+                                 understood=answer.get("understood"))
         payload = out.model_dump_json(exclude={"cached"}).encode()
         if not response.degraded:  # a degraded answer must not outlive the outage
             service.cache.set(key, payload)
@@ -400,6 +402,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         return DeleteResponse(id=item_id, deleted=True, version=engine.version)
 
     api.include_router(eval_router(engine, Path(settings.judgments_dir) if settings.judgments_dir else None))
+    api.include_router(understand_router(engine, settings.max_query_chars))
     app.include_router(public)
     app.include_router(api)
     app.include_router(ui_router())  # the page is public; the API calls it makes carry the key

@@ -100,6 +100,10 @@ class SearchRequest(BaseModel):
     explain: bool = False
     # Extension: brand, category and price-band counts over the ranked candidates (search.facets).
     facets: bool = False
+    # Query understanding (price wording, typos, synonyms, brands); None: the server's setting.
+    understand: bool | None = None
+    sort: str | None = Field(default=None, max_length=200)  # relevance, newest, FIELD:asc, FIELD:desc
+    sort_depth: int | None = Field(default=None, ge=1, le=1000)
 
 
 class SearchHit(BaseModel):
@@ -119,6 +123,7 @@ class SearchResponseBody(BaseModel):
     degraded_reason: str | None
     cached: bool = False
     facets: dict[str, list[dict[str, Any]]] | None = None
+    understood: dict[str, Any] | None = None
 
 
 class ItemsRequest(BaseModel):
@@ -184,3 +189,30 @@ class JudgmentsFile(BaseModel):
 class JudgmentsList(BaseModel):
     object: Literal["list"] = "list"
     data: list[JudgmentsFile]
+
+
+class SynonymsBody(BaseModel):
+    """The managed synonyms: the text of a synonyms file, or its entries one per list item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    synonyms: Union[str, list[str]]
+
+
+class SynonymsResponse(BaseModel):
+    object: Literal["synonyms"] = "synonyms"
+    synonyms: list[str]  # one entry per item, as a synonyms file's lines
+    count: int
+    version: int
+
+
+class SuggestionItem(BaseModel):
+    text: str
+    kind: str
+    score: float
+
+
+class SuggestResponse(BaseModel):
+    object: Literal["list"] = "list"
+    query: str
+    data: list[SuggestionItem]

@@ -75,6 +75,34 @@ def _segmenter():
     return _jieba
 
 
+def fold(text: str) -> str:
+    """How phrases (synonyms, brand and category values) are compared: NFKC, case and accents
+    folded, single spaces."""
+    return " ".join(fold_accents(normalize(text)).split())
+
+
+def whole_words(text: str) -> list[str]:
+    """A text's words as typed, folded, without the parts the index also stores ("usb-c" stays one
+    word): Latin/number tokens whole, CJK runs cut by jieba's precise mode."""
+    text = fold(text)
+    words: list[str] = []
+    pos = 0
+    for cjk in _CJK_RUN.finditer(text):
+        words.extend(_whole_latin(text[pos:cjk.start()]))
+        words.extend(t for t in _segmenter().lcut(cjk.group()) if t.strip())
+        pos = cjk.end()
+    words.extend(_whole_latin(text[pos:]))
+    return words
+
+
+def _whole_latin(text: str) -> list[str]:
+    return [w[:-2] if w.endswith(("'s", "\u2019s")) else w for w in _WORD.findall(text)]
+
+
+def is_cjk(text: str) -> bool:
+    return bool(_CJK_RUN.search(text))
+
+
 @dataclass(frozen=True)
 class Analyzer:
     """Turns text into groups of index terms; see the module docstring."""

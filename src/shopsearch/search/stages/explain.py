@@ -28,17 +28,22 @@ class Explain:
         if candidates.server_fused:
             with context.backends.reading():
                 candidates.keyword = context.backends.keyword.search(candidates.groups, candidates.plan.depth,
-                                                                     candidates.allowed)
+                                                                     candidates.allowed, candidates.alternatives)
                 candidates.vector = vector_leg(candidates, context)[0]
             keyword, vector = leg_positions(candidates.keyword), leg_positions(candidates.vector)
-        tokens = surface_tokens(candidates.plan.query)
-        query_terms = {term for group in candidates.groups for term in group}
+        # The query's own words, then what was searched beside them (corrections, synonyms), word by word.
+        tokens, groups = surface_tokens(candidates.text), list(candidates.groups)
+        for alternative in candidates.alternatives:
+            words = surface_tokens(alternative.text)
+            if len(words) == len(alternative.groups):
+                tokens, groups = [*tokens, *words], [*groups, *alternative.groups]
+        query_terms = {term for group in groups for term in group}
         for hit, row in zip(candidates.hits, candidates.hit_rows):
             why = hit.explanation
             if candidates.server_fused:
                 why.keyword_score, why.keyword_rank = keyword.get(row, (None, None))
                 why.vector_score, why.vector_rank = vector.get(row, (None, None))
-            why.matched_terms = matched_terms(analyzer, tokens, candidates.groups, hit.item)
+            why.matched_terms = matched_terms(analyzer, tokens, groups, hit.item)
             for name in ("title", "description"):
                 spans = highlight_spans(str(hit.item.get(name) or ""), query_terms, analyzer)
                 if spans:

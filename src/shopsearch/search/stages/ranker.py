@@ -20,7 +20,7 @@ class Ranker:
             candidates.degrade("learned ranker skipped: it needs the vector leg")
             return candidates
         head = feature_input(candidates, context, candidates.plan.ranker_depth)
-        X = features(candidates.plan.query, candidates.groups, head, context.analyzer)
+        X = features(candidates.text, candidates.groups, head, context.analyzer)
         with context.ranker_lock:  # one prediction at a time on the shared booster
             scores = context.ranker.score(X)
         order = candidates.reorder_head(head.rows, scores)

@@ -31,12 +31,13 @@ class Retrieve:
         backends = context.backends
         timings = candidates.timings
         with backends.reading():
-            candidates.allowed = allowed = backends.mask(plan.conditions)
+            candidates.allowed = allowed = backends.mask(candidates.conditions)
             if backends.server_fusion is not None and candidates.query_vector is not None \
                     and self._server_can_fuse(candidates, context):
                 started = time.perf_counter()
                 fused = backends.server_fusion.fused_search(
-                    candidates.groups, candidates.query_vector, plan.depth, plan.rrf_k, allowed, plan.conditions or None)
+                    candidates.groups, candidates.query_vector, plan.depth, plan.rrf_k, allowed, candidates.conditions or None,
+                    candidates.alternatives)
                 if fused is not None:
                     # The server's RRF is unweighted; the local one with two equal weights w is w times it.
                     candidates.rows, candidates.scores = fused[0], fused[1] * plan.keyword_weight
@@ -45,7 +46,7 @@ class Retrieve:
                     return candidates
             if plan.keyword_leg:
                 started = time.perf_counter()
-                candidates.keyword = backends.keyword.search(candidates.groups, plan.depth, allowed)
+                candidates.keyword = backends.keyword.search(candidates.groups, plan.depth, allowed, candidates.alternatives)
                 timings["keyword_ms"] = (time.perf_counter() - started) * 1000
             if candidates.query_vector is not None:
                 started = time.perf_counter()
@@ -56,7 +57,7 @@ class Retrieve:
     def _embed_query(self, candidates: Candidates, context: SearchContext) -> None:
         started = time.perf_counter()
         try:
-            candidates.query_vector = context.embed_query(candidates.plan.query, candidates.embed_query)
+            candidates.query_vector = context.embed_query(candidates.vector_text, candidates.embed_query)
         except ModelCallFailed as exc:  # the model is down: degrade, do not fail the shopper
             if candidates.plan.mode == "vector":
                 raise
@@ -79,7 +80,7 @@ def vector_leg(candidates: Candidates, context: SearchContext) -> tuple[Leg, dic
     plan, backends = candidates.plan, context.backends
     assert candidates.query_vector is not None, "the vector leg needs the query's vector"
     leg = backends.vector.search(candidates.query_vector, plan.depth, candidates.allowed, exact=plan.exact,
-                                 where=plan.conditions or None)
+                                 where=candidates.conditions or None)
     if not backends.chunks.count():
         return leg, {}
     chunk_hits = backends.chunks.search(candidates.query_vector, plan.depth, candidates.allowed, exact=plan.exact)

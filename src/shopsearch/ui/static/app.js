@@ -19,16 +19,17 @@ function el(tag, attrs = {}, ...children) {
 }
 
 // ---- API ---------------------------------------------------------------------------------
-async function api(path, body) {
+async function api(path, body, { quiet = false } = {}) {
   const headers = { "Content-Type": "application/json" };
   const key = sessionStorage.getItem("shopsearch-key");
   if (key) headers.Authorization = `Bearer ${key}`;
   const response = await fetch(path, body === undefined ? { headers } : { method: "POST", headers, body: JSON.stringify(body) });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    if (response.status === 401) $("key-form").hidden = false;
+    if (response.status === 401 && !quiet) $("key-form").hidden = false;
     const error = new Error(data.error?.message || `${response.status} ${response.statusText}`);
     error.status = response.status;
+    error.param = data.error?.param;
     throw error;
   }
   return data;
@@ -45,6 +46,8 @@ $("key-form").addEventListener("submit", (event) => {
   sessionStorage.setItem("shopsearch-key", $("api-key").value.trim());
   $("key-form").hidden = true;
   showError(null);
+  // A search from a link that the key was missing for runs now.
+  if (state.query && !shown && $("tab-search").getAttribute("aria-selected") === "true") runSearch({ history: "none" });
 });
 
 // ---- tabs (WAI-ARIA tabs: arrows move between tabs, Tab goes into the panel) ------------------
@@ -106,31 +109,175 @@ function searchBody(query, modeChoice, weight, extra = {}) {
 }
 
 // ---- search ----------------------------------------------------------------------------------
-const state = { query: "", mode: "hybrid", weight: 0.2, page: 0, filters: { brand: new Set(), category: new Set(), price: null } };
+// The search's state lives in the address (q, mode, weight, sort, page, understand, filter.FIELD,
+// range.FIELD), so a link reproduces a search and Back/Forward walk through earlier ones.
+const DEFAULT_WEIGHT = 0.2;
+const MODES = ["hybrid", "keyword", "vector", "hybrid+rerank"];
+const RANGE_OPS = ["gte", "gt", "lte", "lt"];
+const FACET_FIELDS = ["brand", "category"]; // their filters show as ticked boxes, the others as chips
+const emptyFilters = () => ({ terms: new Map(), ranges: new Map() });
+const state = { query: "", mode: "hybrid", weight: DEFAULT_WEIGHT, sort: "relevance", page: 0, understand: true, filters: emptyFilters() };
+let shown = null; // what is on screen: { sort, status, understood } of the last answer shown
+let searchSeq = 0; // only the newest search's answer is shown
+
+function termSet(filters, field) {
+  let values = filters.terms.get(field);
+  if (!values) filters.terms.set(field, (values = new Set()));
+  return values;
+}
+
+function copyFilters(filters) {
+  const copy = emptyFilters();
+  for (const [field, values] of filters.terms) copy.terms.set(field, new Set(values));
+  for (const [field, bounds] of filters.ranges) copy.ranges.set(field, { ...bounds });
+  return copy;
+}
+
+const rangeOnly = (bounds) => Object.fromEntries(RANGE_OPS.filter((op) => typeof bounds?.[op] === "number").map((op) => [op, bounds[op]]));
+
+function narrower(a, b) {
+  // Both ranges at once: the higher lower bounds, the lower upper bounds.
+  const out = { ...a };
+  for (const op of RANGE_OPS) {
+    if (typeof b[op] !== "number") continue;
+    out[op] = typeof out[op] !== "number" ? b[op] : op.startsWith("g") ? Math.max(out[op], b[op]) : Math.min(out[op], b[op]);
+  }
+  return out;
+}
 
 function filtersBody() {
   const filters = {};
-  if (state.filters.brand.size) filters.brand = [...state.filters.brand];
-  if (state.filters.category.size) filters.category = [...state.filters.category];
-  if (state.filters.price) {
-    filters.price = { gte: state.filters.price.from };
-    if (state.filters.price.to !== null) filters.price.lt = state.filters.price.to;
+  for (const [field, values] of state.filters.terms) if (values.size) filters[field] = [...values];
+  for (const [field, bounds] of state.filters.ranges) {
+    const range = rangeOnly(bounds);
+    if (Object.keys(range).length) filters[field] = range;
   }
   return Object.keys(filters).length ? filters : undefined;
 }
 
-async function runSearch() {
-  if (!state.query) return;
+function paramsOf(s) {
+  const params = new URLSearchParams();
+  params.set("q", s.query);
+  if (s.mode !== "hybrid") params.set("mode", s.mode);
+  if (Number(s.weight) !== DEFAULT_WEIGHT) params.set("weight", String(Number(s.weight)));
+  if (s.sort !== "relevance") params.set("sort", s.sort);
+  if (!s.understand) params.set("understand", "0");
+  for (const [field, values] of s.filters.terms) for (const value of values) params.append(`filter.${field}`, value);
+  for (const [field, bounds] of s.filters.ranges) {
+    const text = Object.entries(rangeOnly(bounds)).map(([op, value]) => `${op}:${value}`).join(",");
+    if (text) params.set(`range.${field}`, text);
+  }
+  if (s.page) params.set("page", String(s.page + 1));
+  return params;
+}
+
+function stateFromParams(params) {
+  const filters = emptyFilters();
+  for (const [name, value] of params) {
+    if (name.startsWith("filter.") && name.length > 7 && value) termSet(filters, name.slice(7)).add(value);
+    else if (name.startsWith("range.") && name.length > 6) {
+      const bounds = {};
+      for (const part of value.split(",")) {
+        const [op, number] = part.split(":");
+        if (RANGE_OPS.includes(op) && number !== undefined && number.trim() !== "" && Number.isFinite(Number(number))) bounds[op] = Number(number);
+      }
+      if (Object.keys(bounds).length) filters.ranges.set(name.slice(6), bounds);
+    }
+  }
+  const weight = Number(params.get("weight") ?? DEFAULT_WEIGHT);
+  return {
+    query: (params.get("q") || "").trim(),
+    mode: MODES.includes(params.get("mode")) ? params.get("mode") : "hybrid",
+    weight: Number.isFinite(weight) ? Math.min(1, Math.max(0, weight)) : DEFAULT_WEIGHT,
+    sort: (params.get("sort") || "").trim() || "relevance",
+    page: Math.max(0, (parseInt(params.get("page"), 10) || 1) - 1),
+    understand: !["0", "false", "off", "no"].includes((params.get("understand") || "").toLowerCase()),
+    filters,
+  };
+}
+
+function setSortControl(sort) {
+  const select = $("sort");
+  for (const option of select.querySelectorAll("option[data-extra]")) if (option.value !== sort) option.remove();
+  if (![...select.options].some((option) => option.value === sort)) {
+    // A sort from a link that the menu does not list (FIELD:asc|desc over any number): list it.
+    const [field, direction] = sort.split(":");
+    select.append(el("option", { value: sort, "data-extra": true,
+      text: direction ? `${field}: ${direction === "desc" ? "high to low" : "low to high"}` : sort }));
+  }
+  select.value = sort;
+}
+
+function showControls() {
+  $("q").value = state.query;
+  $("mode").value = state.mode;
+  $("weight").value = String(state.weight);
+  $("weight-value").textContent = Number(state.weight).toFixed(2);
+  $("weight").disabled = state.mode === "keyword" || state.mode === "vector";
+  setSortControl(state.sort);
+}
+
+function remember(how) {
+  // push: a new entry for Back to return to; replace: correct the current one.
+  const params = paramsOf(state);
+  if (params.toString() === new URLSearchParams(location.search).toString()) return; // the same search
+  history[how === "replace" ? "replaceState" : "pushState"](null, "", `${location.pathname}?${params}`);
+}
+
+function loadFromUrl() {
+  Object.assign(state, stateFromParams(new URLSearchParams(location.search)));
+  closeSuggestions();
+  showControls();
+  if (state.query) runSearch({ history: "none" });
+  else clearSearch();
+}
+
+function clearSearch() {
+  searchSeq += 1; // an answer still on its way is not shown
+  shown = null;
   showError(null);
+  $("status").textContent = "";
+  $("degraded").hidden = true;
+  $("results").replaceChildren();
+  $("facets").replaceChildren();
+  $("pager").hidden = true;
+  $("understood").hidden = true;
+}
+
+async function runSearch({ history: how = "push", keepError = false } = {}) {
+  if (!state.query) return;
+  const seq = ++searchSeq;
+  if (!keepError) showError(null);
   $("status").textContent = "Searching…";
   const body = searchBody(state.query, state.mode, state.weight,
     { k: PAGE_SIZE, offset: state.page * PAGE_SIZE, explain: true, facets: true, filters: filtersBody() });
+  if (state.sort !== "relevance") body.sort = state.sort;
+  if (!state.understand) body.understand = false;
   try {
-    renderSearch(await api("/v1/search", body));
+    const answer = await api("/v1/search", body);
+    if (seq !== searchSeq) return;
+    renderSearch(answer);
+    if (how !== "none") remember(how);
   } catch (error) {
-    $("status").textContent = "";
+    if (seq !== searchSeq) return;
+    $("status").textContent = shown ? shown.status : "";
     showError(error);
+    if (error.param === "sort" && state.sort !== (shown ? shown.sort : "relevance")) {
+      // This server cannot sort so (e.g. newest without a date field): the results on screen stay,
+      // and the menu shows the order they are in. With none on screen, search in relevance order.
+      state.sort = shown ? shown.sort : "relevance";
+      setSortControl(state.sort);
+      if (!shown) runSearch({ history: "replace", keepError: true });
+    }
   }
+}
+
+function newSearch(query, { understand = true } = {}) {
+  // A new query starts without the previous one's filters, from the first page.
+  if (query !== state.query) state.filters = emptyFilters();
+  Object.assign(state, { query, mode: $("mode").value, weight: Number($("weight").value), sort: $("sort").value, page: 0, understand });
+  $("q").value = query;
+  runSearch();
 }
 
 function renderSearch(answer) {
@@ -139,9 +286,11 @@ function renderSearch(answer) {
   $("status").textContent = answer.results.length
     ? `Results ${first}–${first + answer.results.length - 1} in ${answer.took_ms.toFixed(1)} ms (${stages})${answer.cached ? ", cached" : ""}`
     : `No results (${answer.took_ms.toFixed(1)} ms)`;
+  shown = { sort: state.sort, status: $("status").textContent, understood: answer.understood || null };
   const banner = $("degraded");
   banner.hidden = !answer.degraded;
   banner.textContent = answer.degraded ? `Degraded answer: ${answer.degraded_reason}` : "";
+  renderUnderstood(answer.understood);
   $("results").replaceChildren(...answer.results.map((hit, i) => card(hit, first + i)));
   renderFacets(answer.facets || {});
   $("pager").hidden = state.page === 0 && answer.results.length < PAGE_SIZE;
@@ -149,6 +298,144 @@ function renderSearch(answer) {
   $("next").disabled = answer.results.length < PAGE_SIZE;
   $("page-label").textContent = `Page ${state.page + 1}`;
 }
+
+// ---- what the search understood: chips that can be removed, "did you mean" ---------------------
+const number = (value) => String(Number(value));
+
+function rangeLabel(bounds) {
+  const low = bounds.gte ?? bounds.gt;
+  const high = bounds.lte ?? bounds.lt;
+  if (low !== undefined && high !== undefined) return `${number(low)}–${number(high)}`;
+  const signs = { gte: "≥", gt: ">", lte: "≤", lt: "<" };
+  return Object.entries(rangeOnly(bounds)).map(([op, value]) => `${signs[op]} ${number(value)}`).join(", ");
+}
+
+function exactRange(bounds) {
+  const words = { gte: "at least", gt: "over", lte: "at most", lt: "under" };
+  return Object.entries(rangeOnly(bounds)).map(([op, value]) => `${words[op]} ${number(value)}`).join(" and ");
+}
+
+function cutSpans(text, spans) {
+  // The server's offsets count code points; cut them as the server does: a space in their place, tidied.
+  const chars = [...text];
+  const keep = chars.map(() => true);
+  for (const span of spans) {
+    let [start, end] = [span.start, span.end];
+    if (chars.slice(start, end).join("") !== span.text) {
+      const at = text.indexOf(span.text);
+      if (!span.text || at < 0) continue;
+      start = [...text.slice(0, at)].length;
+      end = start + [...span.text].length;
+    }
+    for (let i = start; i < end; i++) keep[i] = false;
+  }
+  return chars.map((char, i) => (keep[i] ? char : " ")).join("").replace(/\s+/g, " ").trim();
+}
+
+function corrected(query, corrections) {
+  // The query with each correction made, word by word (as the server builds did_you_mean).
+  const fixed = new Map(corrections.map((c) => [c.from.toLowerCase(), c.to]));
+  return query.split(/\s+/).map((word) => fixed.get(word.toLowerCase()) ?? word).join(" ");
+}
+
+function withoutUnderstood(understood, removed) {
+  // The search that removing an understood chip runs: understanding off, the price wording cut out
+  // of the query, and what was understood besides the removed chip kept as plain filters.
+  const filters = copyFilters(state.filters);
+  if (removed.literal) return { query: state.query, filters, kept: [] };
+  const kept = [];
+  const query = cutSpans(state.query, (understood.spans || []).filter((span) => span.kind === "price")) || state.query;
+  for (const [field, bounds] of Object.entries(understood.filters || {})) {
+    const range = rangeOnly(bounds);
+    if (!Object.keys(range).length || field === removed.range) continue;
+    filters.ranges.set(field, narrower(filters.ranges.get(field) || {}, range));
+    kept.push(`${field} ${rangeLabel(range)}`);
+  }
+  for (const entity of understood.entities || []) {
+    if (entity.use !== "filter" || entity === removed.entity) continue;
+    termSet(filters, entity.field).add(entity.value);
+    kept.push(`${entity.field}: ${entity.value}`);
+  }
+  return { query, filters, kept };
+}
+
+function chip(label, { kind, about, removing, onRemove, filter = false }) {
+  const button = el("button", { type: "button", "aria-label": `Remove ${label}`, title: removing, text: "×" });
+  button.addEventListener("click", onRemove);
+  return el("li", { class: filter ? "chip filter" : "chip", "data-kind": kind, title: about }, el("span", { class: "chip-label", text: label }), button);
+}
+
+function understoodChip(understood, label, kind, about, removed) {
+  const next = withoutUnderstood(understood, removed);
+  const removing = removed.literal
+    ? `Remove: search “${next.query}” word for word, without query understanding`
+    : `Remove: search “${next.query}” again without query understanding${next.kept.length ? ` (keeping ${next.kept.join(", ")} as filters)` : ""}`;
+  return chip(label, { kind, about, removing, onRemove: () => {
+    Object.assign(state, { query: next.query, filters: next.filters, understand: false, page: 0 });
+    $("q").value = next.query;
+    runSearch();
+  } });
+}
+
+function renderUnderstood(understood) {
+  const chips = [];
+  const u = state.understand ? understood : null;
+  if (u) {
+    const priceWords = (u.spans || []).filter((span) => span.kind === "price").map((span) => `“${span.text}”`).join(", ");
+    for (const [field, bounds] of Object.entries(u.filters || {})) {
+      if (!Object.keys(rangeOnly(bounds)).length) continue;
+      chips.push(understoodChip(u, `${field} ${rangeLabel(bounds)}`, "price",
+        `Filter: ${field} ${exactRange(bounds)}${priceWords ? `, read from ${priceWords}` : ""}`, { range: field }));
+    }
+    for (const entity of u.entities || []) {
+      if (entity.use !== "boost" && entity.use !== "filter") continue;
+      const about = entity.use === "filter" ? `Only products with ${entity.field} ${entity.value}` : `Products with ${entity.field} ${entity.value} rank higher`;
+      chips.push(understoodChip(u, `${entity.field}: ${entity.value}`, "entity", `${about} (read from “${entity.text}”)`, { entity }));
+    }
+    for (const synonym of u.synonyms || []) {
+      chips.push(understoodChip(u, `${synonym.phrase} → ${synonym.alternatives.join(", ")}`, "synonym",
+        `Synonym: also searched ${synonym.alternatives.map((a) => `“${a}”`).join(", ")}`, { synonym }));
+    }
+    for (const correction of u.corrections || []) {
+      chips.push(understoodChip(u, `${correction.from} → ${correction.to}`, "correction",
+        `Spelling: also searched “${correction.to}”`, { correction }));
+    }
+    if (u.text && u.text !== state.query) {
+      chips.push(understoodChip(u, `searched: ${u.text}`, "text", `The words searched once the understood wording was taken out`, { literal: true }));
+    }
+  }
+  for (const [field, bounds] of state.filters.ranges) {
+    if (!Object.keys(rangeOnly(bounds)).length) continue;
+    chips.push(chip(`${field} ${rangeLabel(bounds)}`, { kind: "filter", filter: true, about: `Filter: ${field} ${exactRange(bounds)}`,
+      removing: `Remove this filter and search again`, onRemove: () => { state.filters.ranges.delete(field); state.page = 0; runSearch(); } }));
+  }
+  for (const [field, values] of state.filters.terms) {
+    if (FACET_FIELDS.includes(field)) continue; // ticked in the facets
+    for (const value of values) {
+      chips.push(chip(`${field}: ${value}`, { kind: "filter", filter: true, about: `Filter: only products with ${field} ${value}`,
+        removing: `Remove this filter and search again`, onRemove: () => { values.delete(value); state.page = 0; runSearch(); } }));
+    }
+  }
+  $("chips").replaceChildren(...chips);
+
+  const line = $("did-you-mean");
+  const suggestion = u?.did_you_mean ? (u.text === state.query ? u.did_you_mean : corrected(state.query, u.corrections || [])) : null;
+  line.hidden = !suggestion;
+  if (suggestion) {
+    const href = `?${paramsOf({ ...state, query: suggestion, page: 0, understand: true, filters: emptyFilters() })}`;
+    const link = el("a", { href, text: suggestion });
+    link.addEventListener("click", (event) => {
+      if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return; // a new tab gets the link
+      event.preventDefault();
+      newSearch(suggestion);
+    });
+    line.replaceChildren("Did you mean: ", link, "?");
+  } else line.replaceChildren();
+  $("understand-off").hidden = state.understand;
+  $("understood").hidden = !chips.length && !suggestion && state.understand;
+}
+
+$("understand-on").addEventListener("click", () => { state.understand = true; state.page = 0; runSearch(); });
 
 function card(hit, position) {
   const item = hit.item;
@@ -165,7 +452,7 @@ function card(hit, position) {
       el("div", { class: "meta" },
         item.brand ? el("span", { class: "brand", text: item.brand }) : null,
         item.category ? el("span", { text: item.category }) : null,
-        typeof item.price === "number" ? el("span", { class: "price", text: money(item.price) }) : null,
+        typeof item.price === "number" ? el("span", { class: "price", text: money(item.price), "data-price": String(item.price) }) : null,
         el("span", { text: `id ${item.id}` })),
       attributes.length ? el("dl", { class: "attrs" }, ...attributes.map(([name, value]) =>
         el("div", {}, el("dt", { text: name.replace(/^attr_([a-z]_)?/, "").replace(/_/g, " ") }), el("dd", { text: String(value) })))) : null,
@@ -193,14 +480,17 @@ function explanation(hit, spans) {
 }
 
 function renderFacets(facets) {
+  // The boxes are drawn anew for every answer: one that had the keyboard focus gets it back.
+  const focused = $("facets").contains(document.activeElement) ? document.activeElement : null;
+  const focusKey = focused ? [focused.dataset.facet, focused.value] : null;
   const groups = [];
   for (const [field, label] of [["brand", "Brand"], ["category", "Category"]]) {
     const values = facets[field] || [];
-    const chosen = state.filters[field];
-    const shown = new Map(values.map((f) => [f.value, f.count]));
-    for (const value of chosen) if (!shown.has(value)) shown.set(value, 0);
-    if (!shown.size) continue;
-    groups.push(el("h2", { text: label }), el("ul", {}, ...[...shown].map(([value, count]) => {
+    const chosen = termSet(state.filters, field);
+    const shownValues = new Map(values.map((f) => [f.value, f.count]));
+    for (const value of chosen) if (!shownValues.has(value)) shownValues.set(value, 0);
+    if (!shownValues.size) continue;
+    groups.push(el("h2", { text: label }), el("ul", {}, ...[...shownValues].map(([value, count]) => {
       const box = el("input", { type: "checkbox", checked: chosen.has(value), "data-facet": field, value });
       box.addEventListener("change", () => {
         box.checked ? chosen.add(value) : chosen.delete(value);
@@ -211,15 +501,19 @@ function renderFacets(facets) {
     })));
   }
   const bands = facets.price || [];
-  if (bands.length || state.filters.price) {
-    const current = state.filters.price;
+  const current = state.filters.ranges.get("price");
+  if (bands.length || current) {
     const options = bands.map((band) => ({ ...band, label: `${money(band.from)} – ${band.to === null ? "" : money(band.to)}` }));
+    const isBand = (band) => current && current.gte === band.from && (current.lt ?? null) === band.to
+      && current.gt === undefined && current.lte === undefined;
     groups.push(el("h2", { text: "Price" }), el("ul", {},
       ...[{ from: null, to: null, label: "any price", count: null }, ...options].map((band) => {
-        const selected = band.from === null ? !current : current && current.from === band.from && current.to === band.to;
-        const radio = el("input", { type: "radio", name: "price-band", checked: selected, "data-facet": "price" });
+        const selected = band.from === null ? !current : isBand(band);
+        const radio = el("input", { type: "radio", name: "price-band", checked: selected, "data-facet": "price",
+          value: band.from === null ? "any" : `${band.from}..${band.to ?? ""}` });
         radio.addEventListener("change", () => {
-          state.filters.price = band.from === null ? null : { from: band.from, to: band.to };
+          if (band.from === null) state.filters.ranges.delete("price");
+          else state.filters.ranges.set("price", band.to === null ? { gte: band.from } : { gte: band.from, lt: band.to });
           state.page = 0;
           runSearch();
         });
@@ -230,19 +524,128 @@ function renderFacets(facets) {
   if (groups.length) groups.unshift(el("p", { class: "hint", text: "Counts over the top candidates of this query." }));
   $("facets").replaceChildren(...groups);
   $("filters").hidden = !groups.length;
+  if (focusKey) {
+    const inGroup = [...$("facets").querySelectorAll("input")].filter((input) => input.dataset.facet === focusKey[0]);
+    (inGroup.find((input) => input.value === focusKey[1]) || inGroup[0])?.focus(); // its group when the value is gone
+  }
 }
 
 $("weight").addEventListener("input", () => { $("weight-value").textContent = Number($("weight").value).toFixed(2); });
 $("mode").addEventListener("change", () => { $("weight").disabled = $("mode").value === "keyword" || $("mode").value === "vector"; });
 $("search-form").addEventListener("submit", (event) => {
   event.preventDefault();
+  closeSuggestions();
   const query = $("q").value.trim();
-  if (query !== state.query) state.filters = { brand: new Set(), category: new Set(), price: null };
-  Object.assign(state, { query, mode: $("mode").value, weight: $("weight").value, page: 0 });
+  // Searching the same words again keeps their filters, and understanding as it was.
+  newSearch(query, { understand: query === state.query ? state.understand : true });
+});
+$("sort").addEventListener("change", () => {
+  state.sort = $("sort").value;
+  state.page = 0;
   runSearch();
 });
 $("prev").addEventListener("click", () => { state.page = Math.max(0, state.page - 1); runSearch(); });
 $("next").addEventListener("click", () => { state.page += 1; runSearch(); });
+
+// ---- suggestions as you type (WAI-ARIA combobox with a listbox popup) ----------------------------
+const SUGGEST_DELAY_MS = 120;
+const MAX_SUGGESTIONS = 8;
+const box = $("q");
+const listbox = $("suggestions");
+let suggestTimer = 0;
+let suggestSeq = 0; // only the answer for the newest prefix is shown
+let composing = false; // an IME is composing (CJK input): wait for the composed text
+let active = -1;
+
+function suggestionOptions() { return [...listbox.querySelectorAll("[role=option]")]; }
+
+function closeSuggestions() {
+  clearTimeout(suggestTimer);
+  suggestSeq += 1;
+  active = -1;
+  listbox.hidden = true;
+  listbox.replaceChildren();
+  box.setAttribute("aria-expanded", "false");
+  box.removeAttribute("aria-activedescendant");
+}
+
+function setActive(index) {
+  const options = suggestionOptions();
+  active = options.length ? (index + options.length) % options.length : -1;
+  options.forEach((option, i) => option.setAttribute("aria-selected", String(i === active)));
+  if (active >= 0) {
+    box.setAttribute("aria-activedescendant", options[active].id);
+    options[active].scrollIntoView({ block: "nearest" });
+  } else box.removeAttribute("aria-activedescendant");
+}
+
+function showSuggestions(items) {
+  active = -1;
+  box.removeAttribute("aria-activedescendant");
+  listbox.replaceChildren(...items.map((item, i) => el("li", { role: "option", id: `suggestion-${i}`, "aria-selected": "false", "data-text": item.text },
+    el("span", { class: "text", text: item.text }), el("span", { class: "kind", text: item.kind }))));
+  listbox.hidden = !items.length;
+  box.setAttribute("aria-expanded", String(items.length > 0));
+}
+
+function scheduleSuggestions() {
+  clearTimeout(suggestTimer);
+  const prefix = box.value;
+  if (!prefix.trim()) return closeSuggestions();
+  suggestTimer = setTimeout(() => fetchSuggestions(prefix), SUGGEST_DELAY_MS);
+}
+
+async function fetchSuggestions(prefix) {
+  const seq = ++suggestSeq;
+  try {
+    const answer = await api(`/v1/suggest?${new URLSearchParams({ q: prefix, k: String(MAX_SUGGESTIONS) })}`, undefined, { quiet: true });
+    if (seq !== suggestSeq || box.value !== prefix || document.activeElement !== box || composing) return; // stale
+    showSuggestions((answer.data || []).slice(0, MAX_SUGGESTIONS));
+  } catch {
+    if (seq === suggestSeq) closeSuggestions(); // suggestions are a help: a failure just shows none
+  }
+}
+
+function pick(option) {
+  const text = option.dataset.text;
+  closeSuggestions();
+  newSearch(text);
+}
+
+box.addEventListener("input", (event) => {
+  if (composing || event.isComposing) return;
+  scheduleSuggestions();
+});
+box.addEventListener("compositionstart", () => { composing = true; clearTimeout(suggestTimer); });
+box.addEventListener("compositionend", () => { composing = false; scheduleSuggestions(); });
+box.addEventListener("blur", closeSuggestions);
+box.addEventListener("keydown", (event) => {
+  if (event.isComposing || event.keyCode === 229) return; // the IME's own keys (Enter confirms a candidate)
+  const open = !listbox.hidden;
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    event.preventDefault();
+    if (!open) {
+      if (box.value.trim()) { clearTimeout(suggestTimer); fetchSuggestions(box.value); }
+      return;
+    }
+    setActive(event.key === "ArrowDown" ? active + 1 : active < 0 ? -1 : active - 1);
+  } else if (event.key === "Enter") {
+    if (open && active >= 0) {
+      event.preventDefault(); // the picked suggestion is searched, not the form's text
+      pick(suggestionOptions()[active]);
+    } else closeSuggestions(); // the form submits the text as typed
+  } else if (event.key === "Escape") {
+    if (open) {
+      event.preventDefault(); // close the list; keep the text (a search box clears itself on Escape)
+      closeSuggestions();
+    }
+  } else if (event.key === "Tab") closeSuggestions();
+});
+listbox.addEventListener("mousedown", (event) => event.preventDefault()); // keep the focus in the box
+listbox.addEventListener("click", (event) => {
+  const option = event.target.closest("[role=option]");
+  if (option) pick(option);
+});
 
 // ---- compare -----------------------------------------------------------------------------
 $("compare-form").addEventListener("submit", async (event) => {
@@ -362,3 +765,12 @@ function renderReport(report) {
 if (window.matchMedia("(max-width: 720px)").matches) $("filters").open = false;
 
 const onTabShown = { "tab-rerank": checkReranker, "tab-eval": listJudgments };
+
+// The search in the address runs when the page opens (a shared link reproduces it); Back and
+// Forward bring earlier searches back.
+window.addEventListener("popstate", () => {
+  const searchTab = $("tab-search");
+  if (searchTab.getAttribute("aria-selected") !== "true") selectTab(searchTab, false);
+  loadFromUrl();
+});
+loadFromUrl();
