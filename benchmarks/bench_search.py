@@ -38,6 +38,9 @@ import numpy as np
 from shopsearch.config import EngineConfig
 from shopsearch.models.base import EmbedderBase
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tables import log, print_table  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ICECAT = (REPO / ".." / "shared" / "datasets" / "icecat").resolve()
 
@@ -64,56 +67,6 @@ MODES = ("keyword", "vector", "hybrid")
 K = 10
 # milvus-lite gets the same HNSW search breadth as shopsearch's configuration.
 EF_SEARCH = EngineConfig.from_env().vector.ef_search
-
-
-# -- output ------------------------------------------------------------------
-try:  # optional
-    from rich.console import Console
-    from rich.table import Table as RichTable
-
-    _console = Console(width=200)
-except ImportError:  # pragma: no cover - plain text fallback
-    _console = None
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[_fmt(c) for c in row] for row in rows]
-    if _console is not None:
-        table = RichTable(title=title)
-        for i, h in enumerate(headers):
-            table.add_column(h, justify="left" if i == 0 else "right")
-        for row in cells:
-            table.add_row(*row)
-        _console.print(table)
-        return
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    line = "  ".join("-" * w for w in widths)
-    print(f"\n== {title} ==")
-    print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))))
-    print(line)
-    for row in cells:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
-    sys.stdout.flush()
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if value != value:
-            return "nan"
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        if abs(value) >= 100:
-            return f"{value:.1f}"
-        return f"{value:.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
 
 
 # -- measurement helpers -----------------------------------------------------

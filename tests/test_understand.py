@@ -154,3 +154,17 @@ def test_a_rare_word_is_not_corrected_to_a_word_already_in_the_query_or_to_its_o
         assert engine.search("extension cord", mode="keyword").understood.corrections == []  # "cords" is its stem
         assert engine.search("ligth", mode="keyword").understood.corrections == [{"from": "ligth", "to": "light"}]
         assert engine.search("nigth vision", mode="keyword").understood.corrections == [{"from": "nigth", "to": "night"}]
+
+
+def test_entity_words_can_be_filters_and_follow_writes(tmp_path):
+    config = EngineConfig(understand=UnderstandConfig(entities="filter"))
+    with Engine.open(tmp_path / "d", config, embedder=HashEmbedder()) as engine:
+        engine.upsert(PRODUCTS)
+        response = engine.search("targus bag", mode="keyword")
+        assert set(ids(response)) == {"bag-1", "bag-3"}
+        assert response.understood.filters == {"brand": {"in": ["Targus"]}}
+        assert engine.search("acer bag", mode="keyword").understood.entities == []
+        engine.upsert([{"id": "acer-1", "title": "Acer laptop bag", "brand": "Acer", "price": 30}])
+        assert ids(engine.search("acer bag", mode="keyword")) == ["acer-1"]
+        engine.delete(["acer-1"])
+        assert engine.search("acer bag", mode="keyword").understood.entities == []

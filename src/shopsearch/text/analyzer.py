@@ -61,7 +61,7 @@ _jieba_lock = threading.Lock()
 _jieba = None
 
 
-def _segmenter():
+def segmenter():
     """jieba, loaded on first CJK text only: its dictionary takes a second to load."""
     global _jieba
     if _jieba is None:
@@ -89,7 +89,7 @@ def whole_words(text: str) -> list[str]:
     pos = 0
     for cjk in _CJK_RUN.finditer(text):
         words.extend(_whole_latin(text[pos:cjk.start()]))
-        words.extend(t for t in _segmenter().lcut(cjk.group()) if t.strip())
+        words.extend(t for t in segmenter().lcut(cjk.group()) if t.strip())
         pos = cjk.end()
     words.extend(_whole_latin(text[pos:]))
     return words
@@ -138,7 +138,7 @@ def surface_tokens(text: str) -> list[str]:
     pos = 0
     for cjk in _CJK_RUN.finditer(text):
         tokens.extend(_latin_tokens(text[pos : cjk.start()]))
-        tokens.extend(t for t in _segmenter().cut_for_search(cjk.group()) if t.strip())
+        tokens.extend(t for t in segmenter().cut_for_search(cjk.group()) if t.strip())
         pos = cjk.end()
     tokens.extend(_latin_tokens(text[pos:]))
     return tokens

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Collection
 
-from .analyzer import _CJK_RUN, _WORD, Analyzer, _segmenter, fold_accents, normalize
+from .analyzer import _CJK_RUN, _WORD, Analyzer, fold_accents, normalize, segmenter
 
 
 def highlight_spans(text: str, query_terms: Collection[str], analyzer: Analyzer) -> list[tuple[int, int]]:
@@ -22,7 +22,7 @@ def highlight_spans(text: str, query_terms: Collection[str], analyzer: Analyzer)
     spans = [(m.start(), m.end()) for m in _WORD.finditer(text) if analyzer.term_set(m.group()) & wanted]
     for run in _CJK_RUN.finditer(text):
         # Search mode yields the long word and its dictionary sub-words, each with its offsets.
-        for word, start, end in _segmenter().tokenize(run.group(), mode="search"):
+        for word, start, end in segmenter().tokenize(run.group(), mode="search"):
             if fold_accents(normalize(word)) in wanted:
                 spans.append((run.start() + start, run.start() + end))
     return _merge(spans)

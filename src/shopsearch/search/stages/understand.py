@@ -12,11 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from ...config import UnderstandConfig
 from ...index.filters import Condition
 from ...index.keyword import Alternative
-from ...index.lexicon import Entity
+from ...index.lexicon import CatalogueLexicon, Entity
+from ...text import Analyzer
 from ...text.analyzer import fold, whole_words
 from ...text.price import parse_price
+from ...text.synonyms import SynonymSet
 from ..candidates import Candidates
 from ..context import SearchContext
 from ..response import Understood
@@ -39,57 +44,15 @@ class Understand:
             return candidates
         settings, backends = context.config.understand, context.backends
         understood = Understood(text=plan.query)
-        conditions = list(plan.conditions)
-
-        price = parse_price(plan.query, settings.around)
-        if price.price is not None:
-            bounds = price.price.as_filter()
-            conditions += [Condition(settings.price_field, op, (value,)) for op, value in bounds.items()]
-            understood.filters[settings.price_field] = bounds
-            understood.spans += [{"start": a, "end": b, "text": plan.query[a:b], "kind": "price"} for a, b in price.spans]
-            # A query of price wording alone ("under 30") still needs words to search: it keeps them.
-            understood.text = price.text or plan.query
-        text = understood.text
-
-        alternatives: list[Alternative] = []
-        for expansion in backends.synonyms.expand(text):
-            alternatives += [Alternative(analyzer.groups(alt), settings.synonym_weight, alt) for alt in expansion.alternatives]
-            understood.synonyms.append({"phrase": expansion.phrase, "alternatives": list(expansion.alternatives)})
-
+        conditions = [*plan.conditions, *_read_price(plan.query, settings, understood)]
+        text = vector_text = understood.text
+        alternatives = _synonyms(text, backends.synonyms, analyzer, settings, understood)
         lexicon = backends.lexicon() if settings.typos or settings.entities != "off" else None
-        vector_text = text
         if lexicon is not None and settings.typos:
-            words = list(dict.fromkeys(whole_words(text)))
-            for word in words:
-                fixed = lexicon.words.correct(word) if word.isalpha() else None
-                # Not a correction: a word of the query already ("night light" is not "light light"),
-                # or the same stem ("cords", "cord"), which the keyword leg matches as it is.
-                if fixed and fixed not in words and lexicon.key(fixed) != lexicon.key(word):
-                    alternatives.append(Alternative(analyzer.groups(fixed), settings.typo_weight, fixed))
-                    understood.corrections.append({"from": word, "to": fixed})
-                    understood.did_you_mean = _replace_word(understood.did_you_mean or plan.query, word, fixed)
-                    if not lexicon.words.count(word):
-                        # The keyword leg searches both words; a vector has room for one meaning,
-                        # and a word no product has is noise to the model.
-                        vector_text = _replace_word(vector_text, word, fixed)
-
+            corrections, vector_text = _corrections(text, plan.query, lexicon, analyzer, settings, understood)
+            alternatives += corrections
         if lexicon is not None and settings.entities != "off":
-            words = whole_words(text)
-            head = _head(words)
-            for entity in lexicon.entities_in(text):
-                use = _use(entity, head, settings.entities)
-                condition = Condition(entity.field, "eq", entity.values)
-                if use == "filter":
-                    conditions.append(condition)
-                    understood.filters.setdefault(entity.field, {"in": []})["in"].extend(entity.values)
-                elif use == "boost":
-                    mask = backends.mask((condition,))
-                    if mask is not None:
-                        candidates.boosts.append((mask, settings.entity_boost))
-                understood.entities.append({**entity.to_dict(), "use": use})
-            if settings.type_boost > 0 and len(head):
-                self._product_type(candidates, context, words[head[-1]], understood)
-
+            conditions += _entities(text, lexicon, context, candidates.boosts, understood)
         candidates.text, candidates.vector_text = text, vector_text
         candidates.groups = analyzer.groups(text)
         candidates.alternatives = tuple(alternatives)
@@ -98,14 +61,75 @@ class Understand:
         return candidates
 
 
-    @staticmethod
-    def _product_type(candidates: Candidates, context: SearchContext, word: str, understood: Understood) -> None:
-        """Products of the type the query names before products for it: "mouse" lifts mice over mouse pads."""
-        backends = context.backends
-        mask = backends.lexicon().type_mask(word, backends.columns.size)
+def _read_price(query: str, settings: UnderstandConfig, understood: Understood) -> list[Condition]:
+    """Price wording as filter conditions; its words leave the searched text."""
+    price = parse_price(query, settings.around)
+    if price.price is None:
+        return []
+    bounds = price.price.as_filter()
+    understood.filters[settings.price_field] = bounds
+    understood.spans += [{"start": a, "end": b, "text": query[a:b], "kind": "price"} for a, b in price.spans]
+    # A query of price wording alone ("under 30") still needs words to search: it keeps them.
+    understood.text = price.text or query
+    return [Condition(settings.price_field, op, (value,)) for op, value in bounds.items()]
+
+
+def _synonyms(text: str, synonyms: SynonymSet, analyzer: Analyzer, settings: UnderstandConfig,
+              understood: Understood) -> list[Alternative]:
+    alternatives = []
+    for expansion in synonyms.expand(text):
+        alternatives += [Alternative(analyzer.groups(alt), settings.synonym_weight, alt) for alt in expansion.alternatives]
+        understood.synonyms.append({"phrase": expansion.phrase, "alternatives": list(expansion.alternatives)})
+    return alternatives
+
+
+def _corrections(text: str, query: str, lexicon: CatalogueLexicon, analyzer: Analyzer, settings: UnderstandConfig,
+                 understood: Understood) -> tuple[list[Alternative], str]:
+    """Each word's correction to the catalogue's words, searched beside it; and the text to embed."""
+    alternatives, vector_text = [], text
+    words = list(dict.fromkeys(whole_words(text)))
+    for word in words:
+        fixed = lexicon.words.correct(word) if word.isalpha() else None
+        # Not a correction: a word of the query already ("night light" is not "light light"),
+        # or the same stem ("cords", "cord"), which the keyword leg matches as it is.
+        if not fixed or fixed in words or lexicon.key(fixed) == lexicon.key(word):
+            continue
+        alternatives.append(Alternative(analyzer.groups(fixed), settings.typo_weight, fixed))
+        understood.corrections.append({"from": word, "to": fixed})
+        understood.did_you_mean = _replace_word(understood.did_you_mean or query, word, fixed)
+        if not lexicon.words.count(word):
+            # The keyword leg searches both words; a vector has room for one meaning, and a word
+            # no product has is noise to the model.
+            vector_text = _replace_word(vector_text, word, fixed)
+    return alternatives, vector_text
+
+
+def _entities(text: str, lexicon: CatalogueLexicon, context: SearchContext, boosts: list[tuple[np.ndarray, float]],
+              understood: Understood) -> list[Condition]:
+    """Brand, category and attribute values the text names, as boosts or filters; the product type as a boost."""
+    settings, backends = context.config.understand, context.backends
+    conditions = []
+    words = whole_words(text)
+    head = _head(words)
+    for entity in lexicon.entities_in(text):
+        use = _use(entity, head, settings.entities)
+        condition = Condition(entity.field, "eq", entity.values)
+        if use == "filter":
+            conditions.append(condition)
+            understood.filters.setdefault(entity.field, {"in": []})["in"].extend(entity.values)
+        elif use == "boost":
+            mask = backends.mask((condition,))
+            if mask is not None:
+                boosts.append((mask, settings.entity_boost))
+        understood.entities.append({**entity.to_dict(), "use": use})
+    if settings.type_boost > 0 and len(head):
+        # Products of the type the query names before products for it: "mouse" lifts mice over mouse pads.
+        word = words[head[-1]]
+        mask = lexicon.type_mask(word, backends.columns.size)
         if mask is not None:
-            candidates.boosts.append((mask, context.config.understand.type_boost))
+            boosts.append((mask, settings.type_boost))
             understood.entities.append({"field": "type", "value": word, "text": word, "use": "boost"})
+    return conditions
 
 
 def _replace_word(text: str, word: str, by: str) -> str:

@@ -51,14 +51,36 @@ Choices
   "预算500" are a ceiling (lte) instead, as a budget is what one may spend at most.
 - Not prices: a bare number ("500", "rtx 2060"); a number glued to letters or inside a code
   ("dv7-1211ea", "iphone15"); a number followed by a unit ("350ml", "3.5mm", "2 tb", "up to 30
-  hours", "50%", "5寸", "3岁"); an amount with currency but no constraint wording ("$30 case",
-  "耳机 500元": a stated price of a product such as a gift card is not a price filter). These
-  queries come back with price None and text unchanged.
+  hours", "50%", "5寸", "3岁", "500字", "30里", "3万公里"); an amount with currency but no
+  constraint wording ("$30 case", "耳机 500元": a stated price of a product such as a gift card is
+  not a price filter). These queries come back with price None and text unchanged.
 - A bare range "A-B" / "A~B" (no currency, no range or price word) must be two whole numbers with
   A < B, not both years 1900..2100 ("2019-2020"), and not follow a word that makes it a size,
-  age or model ("size 38-40", "ages 3-5", "rtx 2060-3070"). "A to B", "A到B" and "A至B" need a
-  currency mark or a price word ("$20 to $40", "价格30到60"): "2 to 4", "2到4" are too often
-  counts. Ranges with currency or range words are reordered when A > B ("between 40 and 20").
+  age or model ("size 38-40", "ages 3-5", "rtx 2060-3070"). Nor may it look like a phone number
+  or code: a leading zero ("0371-69575856", "jjg 093-2009"), a run of 7+ digits, or B of 5+
+  digits with two or more digits more than A ("371-69575856", "100-15000"; "1000-20000" stays a
+  range; numbers written with separators, "1,000-100,000", are money and exempt). Nor maths: "^",
+  "=", "+", "*", "×", "÷" right before or after it ("m^2-9", "x = 2-9"). In Chinese wording it
+  also needs a magnitude unit (万/千/百) on A or B ("5-6万的车"): Chinese queries write levels,
+  episodes, seasons, sizes and focal lengths as bare ranges ("佳能镜头18-135", "16-30关",
+  "免费1-45"). Chinese wording: the nearest character past spaces on either side is CJK, or the
+  match holds CJK ("16-30之间"), or neither side is next to a Latin letter and the query has CJK
+  ("28-622(700x28c)自行车外胎"); "headphones 20-40", "耳机 sony 20-40" and "20-40" keep reading as
+  prices. "A to B", "A到B" and "A至B" need a currency mark or a price word ("$20 to $40",
+  "价格30到60"): "2 to 4", "2到4" are too often counts; so does "从A到B" ("从0到1"), unless A or B
+  has a magnitude unit ("从5到6万"). Ranges with currency or range words are reordered when A > B
+  ("between 40 and 20").
+- A magnitude unit written after B only applies to A too: "5-6万" is 50000..60000, "100-150万"
+  1000000..1500000, "2-3千元" 2000..3000; not where that would put A above B ("500-1万" is
+  500..10000).
+- A Chinese "about" word (约, 大约, 大概, 差不多) counts only where it begins a word in jieba's
+  segmentation of the CJK run before it: "纽约39" (New York), "预约300元" (booking) and "签约500"
+  are not "about"; "手机约2000" is. A price word before it ("价格约500") skips the check; jieba is
+  loaded only for a query that has such a word before an amount.
+- Chinese constraint wording with neither currency nor price word is a reading, not a price, after
+  the name of a measured quantity ("血糖超过11", "面积大于30万", "身高180以上", "宽40以内",
+  "数值不能超过100"; optionally a modal such as 不能/要/在 between) or before arithmetic ("10以内加法",
+  "20以内的加减法", "100以内的质数").
 - Ambiguous words need a currency mark on the amount: "sobre", "unos"/"unas", "cerca de" (also
   "envelope", "some", "near"), "from A" and "desde A" alone (also years, distances), the suffixes
   "A max"/"A máximo"/"A min"/"A mínimo"/"A+"/"A or more"/"A and up"/"A o más"/"A o menos"/"A or

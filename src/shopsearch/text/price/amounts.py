@@ -50,6 +50,7 @@ _UNITS_LATIN = (
 _UNITS_CN = (
     "毫升|升|毫米|厘米|公分|米|千克|公斤|克|斤|英寸|寸|瓦|伏|毫安|个|件|只|台|张|双|条|瓶|包|盒|袋|支|岁|天|周"
     "|年|月|小时|分钟|秒|度|人|层|核|平米|平|匹|码|号|位|代|倍|折|种|款|集|页|次"
+    "|公里|里(?![面边头])|字|步|吨|亩|卡|粉|户|辆"
 )
 _UNIT_NEG = rf"(?!\s*(?:{_UNITS_LATIN}){_RB}|\s*(?:%|\"|'|″|”|°|º|{_UNITS_CN}))"
 
@@ -140,6 +141,23 @@ def _prev_word(s: str, i: int) -> str:
     while k > 0 and _is_latin(s[k - 1]):
         k -= 1
     return s[k:j].lower()
+
+
+# Ideographs and kana: a range glued to or next to them is in Chinese (or Japanese) wording.
+_CJK_CHAR = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _next_char(s: str, i: int) -> str:
+    """The first non-space character at or after offset i ("" at the end)."""
+    while i < len(s) and s[i].isspace():
+        i += 1
+    return s[i] if i < len(s) else ""
+
+
+def _prev_char(s: str, i: int) -> str:
+    """The last non-space character before offset i ("" at the start)."""
+    j = _before_spaces(s, i)
+    return s[j - 1] if j > 0 else ""
 
 
 def _has_currency(m: re.Match[str], *names: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from .amounts import _END, _amount, _before_spaces, _has_currency, _is_latin, _number
+from ..analyzer import segmenter
+from .amounts import _CJK_CHAR, _END, _amount, _before_spaces, _has_currency, _is_latin, _number
 from .bounds import _around, _Bounds
 from .english_spanish import _START_LATIN
 
@@ -31,9 +32,52 @@ _CN_ALONE_RE = re.compile(
 )
 
 
+# A measured quantity named right before the wording ("血糖超过11", "面积大于30万", "身高180以上",
+# "数值不能超过100"): a reading, not a price, unless the amount has a currency mark or a price word.
+_MEASURE_BEFORE = re.compile(
+    r"(?:面积|血糖|血压|血脂|尿酸|体重|身高|体温|气温|温度|湿度|浓度|时速|车速|速度|转速|距离|里程|海拔|年龄|分数|成绩"
+    r"|数值|人数|字数|心率|排量|功率|容量|高度|长度|宽度|厚度|重量|像素|分辨率|电量|视力|度数|指数|利率|比例|概率"
+    r"|尺寸|直径|口径|宽|长|深|厚)"
+    r"(?:不能|不可|不得|不要|不应|不会|必须|要|应|会|能|都|是|在)?\s*$"
+)
+# Arithmetic right after it ("10以内加法", "20以内的加减法", "100以内的质数"): a school exercise.
+_MATHS_AFTER = re.compile(
+    r"\s*的?\s*(?:[加减乘除]法|加减|乘除|连加|连减|口算|心算|算术|整数|质数|素数|奇数|偶数|自然数|小数|分数)"
+)
+
+
+def _not_a_reading(m: re.Match[str], s: str) -> bool:
+    """False where the wording, with neither currency nor price word, measures something else."""
+    if _has_currency(m, "a") or m.group("cmod") is not None:
+        return True
+    start = m.start()
+    if _MEASURE_BEFORE.search(s, max(0, start - 12), start) is not None:
+        return False
+    return _MATHS_AFTER.match(s, m.end()) is None
+
+
+def _starts_a_word(s: str, i: int, end: int) -> bool:
+    """Whether offset i begins a word in jieba's segmentation of the CJK run around it: "约" in
+    "纽约39" (New York) or "预约300" (booking) is the tail of a word, not "about". jieba loads on
+    the first such query only."""
+    j = i
+    while j > 0 and i - j < 8 and _CJK_CHAR.match(s[j - 1]) is not None:
+        j -= 1
+    if j == i:
+        return True
+    pos = j
+    for token in segmenter().cut(s[j:end]):
+        if pos >= i:
+            return pos == i
+        pos += len(token)
+    return pos == i
+
+
 def _cn_op_rule(m: re.Match[str], s: str, tol: float) -> _Bounds | None:
     a = _number(m.group("a"))
-    if a is None:
+    if a is None or not _not_a_reading(m, s):
+        return None
+    if m.group("ar") is not None and m.group("cmod") is None and not _starts_a_word(s, m.start("ar"), m.end()):
         return None
     if m.group("lt") is not None:
         return (None, False, a, True)
@@ -51,7 +95,7 @@ def _cn_suffix_rule(m: re.Match[str], s: str, tol: float) -> _Bounds | None:
     if a is None:
         return None
     cur = _has_currency(m, "a")
-    if m.group("gtec") is not None and not cur:
+    if (m.group("gtec") is not None and not cur) or not _not_a_reading(m, s):
         return None
     if not cur and m.group("cmod") is None:
         j = _before_spaces(s, m.start())

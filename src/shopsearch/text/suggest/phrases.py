@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
-from typing import Any, Iterable, NamedTuple
+from typing import Iterable, NamedTuple
 
-from ..analyzer import fold_accents, normalize
+from ..analyzer import fold_accents, normalize, segmenter
 
 # Joins a whole value's word suffix to its phrase in the sorted index
 # ("suffix\0phrase"), so no key may hold it.
@@ -56,24 +54,11 @@ class Token(NamedTuple):
     stop: bool  # a stopword or a lone Latin letter: may not start or end one
 
 
-_jieba_lock = threading.Lock()
-_jieba: Any = None
-
-
 def _segment(run: str) -> list[tuple[int, int]]:
-    """jieba's word spans in a CJK run, loaded on first use (its dictionary takes a second)."""
-    global _jieba
+    """jieba's word spans in a CJK run (jieba loads on first use: its dictionary takes a second)."""
     if len(run) <= 1:
         return [(0, len(run))]
-    if _jieba is None:
-        with _jieba_lock:
-            if _jieba is None:
-                import jieba
-
-                jieba.setLogLevel(logging.WARNING)
-                jieba.initialize()
-                _jieba = jieba
-    return [(start, end) for _, start, end in _jieba.tokenize(run)]
+    return [(start, end) for _, start, end in segmenter().tokenize(run)]
 
 
 def _norm(token: str) -> str:
