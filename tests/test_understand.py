@@ -168,3 +168,10 @@ def test_entity_words_can_be_filters_and_follow_writes(tmp_path):
         assert ids(engine.search("acer bag", mode="keyword")) == ["acer-1"]
         engine.delete(["acer-1"])
         assert engine.search("acer bag", mode="keyword").understood.entities == []
+
+
+def test_multi_word_and_chinese_brand_names_are_recognised(engine):
+    entities = engine.search("case logic bag", mode="keyword").understood.entities
+    assert {"field": "brand", "value": "Case Logic", "text": "case logic", "use": "boost"} in entities
+    entities = engine.search("华为耳机", mode="keyword").understood.entities
+    assert {"field": "brand", "value": "华为", "text": "华为", "use": "boost"} in entities
