@@ -58,7 +58,8 @@ def test_evaluate_scores_the_engine_and_finds_wins(icecat_engine):
     keyword = evaluate(icecat_engine, judged, {"mode": "keyword"})
     vector = evaluate(icecat_engine, judged, {"mode": "vector"})
     summary = keyword.summary()
-    assert list(summary) == ["queries", *METRICS] and summary["queries"] == 5
+    assert list(summary) == ["queries", "uninformative_queries", "gain", *METRICS] and summary["queries"] == 5
+    assert summary["uninformative_queries"] == 0 and summary["gain"] == "exponential"
     assert summary["ndcg@10"] > 0.5  # the slice holds the judged products: keyword search finds them
     wins, losses = wins_and_losses(vector, keyword)
     assert all(d > 0 for _, d in wins) and all(d < 0 for _, d in losses)
@@ -71,13 +72,25 @@ def test_eval_cli_json_and_report(tmp_path):
     result = runner.invoke(cli, ["eval", "--data-dir", str(data), "--judgments", str(RATINGS), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
-    assert set(summary) == {"queries", "ndcg@10", "mrr@10", "recall@100", "map@100", "judged@10"}
+    assert set(summary) == {"queries", "uninformative_queries", "gain", "ndcg@10", "mrr@10", "recall@100", "map@100",
+                            "judged@10"}
+    assert summary["gain"] == "exponential"
+    # A query whose every judgment is 0 is left out of the averages and counted; the gain is named.
+    extra = tmp_path / "ratings.csv"
+    extra.write_text(RATINGS.read_text() + "nothing relevant here,1993197,0\n")
+    linear = runner.invoke(cli, ["eval", "--data-dir", str(data), "--judgments", str(extra), "--json", "--gain", "linear"])
+    assert linear.exit_code == 0, linear.output
+    counted = json.loads(linear.output.strip().splitlines()[-1])
+    assert counted["queries"] == 5 and counted["uninformative_queries"] == 1 and counted["gain"] == "linear"
+    assert counted["mrr@10"] == summary["mrr@10"]  # the uninformative query does not pull the mean down
+    text_out = runner.invoke(cli, ["eval", "--data-dir", str(data), "--judgments", str(extra)]).output
+    assert "5 judged queries with a relevant judgment; 1 with none, left out of the averages; nDCG gain exponential" in text_out
     report = tmp_path / "report"
     result = runner.invoke(cli, ["eval", "--data-dir", str(data), "--judgments", str(RATINGS),
                                  "--sweep", "mode=keyword,vector,hybrid", "--report", str(report)])
     assert result.exit_code == 0, result.output
     text = (report / "report.md").read_text()
-    assert "| mode=keyword | 5 |" in text and "mode=vector: per-query nDCG@10 against mode=keyword" in text
+    assert "nDCG gain: exponential." in text and "| mode=keyword | 5 |" in text and "mode=vector: per-query nDCG@10 against mode=keyword" in text
     assert (report / "metrics.png").read_bytes()[:4] == b"\x89PNG"
     assert len(json.loads((report / "results.json").read_text())) == 3
     bad = runner.invoke(cli, ["eval", "--data-dir", str(data), "--judgments", str(RATINGS), "--sweep", "colour=red"])

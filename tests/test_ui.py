@@ -499,3 +499,22 @@ def test_the_address_holds_the_search(page, servers):
     page.go_forward()
     expect(page.get_by_label("Search products")).to_have_value("battery")
     expect(page.get_by_label("Sort")).to_have_value("price:desc")
+
+
+def test_a_click_on_a_result_card_is_reported_as_an_event(page, servers):
+    import httpx
+
+    def clicks() -> float:
+        figures = httpx.get(servers["main"] + "/v1/analytics", headers={"Authorization": f"Bearer {KEY}"}).json()
+        return figures["ctr"] * figures["searches"]
+
+    log_in(page, servers["main"])
+    before = clicks()
+    cards = page.locator("#results > li")
+    cards.first.get_by_text("Why this rank").click()  # opening the explanation is not a shopper's click
+    cards.nth(1).locator("h3").click()
+    cards.nth(1).locator("h3").click()  # once per card
+    deadline = time.time() + 10
+    while clicks() < before + 1 and time.time() < deadline:
+        time.sleep(0.1)
+    assert clicks() == pytest.approx(before + 1)

@@ -218,10 +218,13 @@ class EngineConfig(Validated):
     # aware chunks of at most this size; an item's vector score is its best
     # chunk's. 0 turns chunking off.
     chunk_tokens: int = 256
+    # The search log and shoppers' events (events.sqlite in the data directory) are kept this long.
+    event_retention_days: float = 90.0
 
     def _check(self) -> None:
         _require(self.ingest_batch_size >= 1, f"ingest_batch_size must be at least 1, got {self.ingest_batch_size}")
         _require(self.chunk_tokens >= 0, f"chunk_tokens must be 0 (off) or positive, got {self.chunk_tokens}")
+        _require(self.event_retention_days > 0, f"event_retention_days must be positive, got {self.event_retention_days}")
 
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> "EngineConfig":

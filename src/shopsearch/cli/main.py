@@ -1,11 +1,11 @@
-"""The `shopsearch` command line: index, delete, stats, search, suggest, synonyms, embed, rerank, eval, train-ranker, demo,
-serve."""
+"""The `shopsearch` command line: index, delete, stats, search, suggest, synonyms, embed, rerank, eval, train-ranker,
+analytics, demo, serve."""
 
 from __future__ import annotations
 
 import click
 
-from . import catalogue, models, relevance, searching, serving, understanding
+from . import behaviour, catalogue, models, relevance, searching, serving, understanding
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,7 +16,7 @@ def cli() -> None:
 
 for command in (catalogue.index, catalogue.delete, catalogue.stats, searching.search, understanding.suggest,
                 understanding.synonyms, models.embed, models.rerank, relevance.eval_command, relevance.train_ranker_command,
-                serving.demo, serving.serve):
+                behaviour.analytics, serving.demo, serving.serve):
     cli.add_command(command)
 
 

@@ -27,9 +27,14 @@ from .common import data_dir_option, embedding_model_option, engine_config, fail
               help="Print {queries, ndcg@10, mrr@10, recall@100, map@100, judged@10} (one line per configuration).")
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write report.md, results.json and metrics.png here.")
+@click.option("--gain", type=click.Choice(["exponential", "linear"]), default="exponential", show_default=True,
+              help="nDCG's gain: 2^grade - 1 (Elasticsearch rank_eval) or the grade (trec_eval, BEIR).")
 @embedding_model_option
-def eval_command(data_dir, index_uri, judgments, queries_file, mode, sweeps, as_json, report, embedding_model) -> None:
-    """Measure ranking quality against human judgments (nDCG@10, MRR@10, Recall@100, MAP@100, judged@10)."""
+def eval_command(data_dir, index_uri, judgments, queries_file, mode, sweeps, as_json, report, gain, embedding_model) -> None:
+    """Measure ranking quality against human judgments (nDCG@10, MRR@10, Recall@100, MAP@100, judged@10).
+
+    Queries with no relevant judgment score 0 for every system: they are left out of the averages
+    and counted."""
     from tqdm import tqdm
 
     from ..eval.evaluator import METRICS, describe, evaluate, parse_sweeps
@@ -50,7 +55,8 @@ def eval_command(data_dir, index_uri, judgments, queries_file, mode, sweeps, as_
                                          file=sys.stderr, disable=None) as progress:
         try:
             for params in todo:
-                runs.append(evaluate(engine, judged, params, describe(params), on_query=lambda: progress.update()))
+                runs.append(evaluate(engine, judged, params, describe(params), on_query=lambda: progress.update(),
+                                     gain=gain))
         except InvalidRequest as exc:
             raise click.BadParameter(str(exc), param_hint="--sweep") from None
     baseline, wanted = runs[0], [r for r in runs if r.params in configs]
@@ -58,10 +64,12 @@ def eval_command(data_dir, index_uri, judgments, queries_file, mode, sweeps, as_
         for run in wanted:
             click.echo(json.dumps(run.summary()))
     else:
+        click.echo(f"{len(baseline.per_query)} judged queries with a relevant judgment; "
+                   f"{baseline.uninformative} with none, left out of the averages; nDCG gain {gain}")
         click.echo(f"{'configuration':40} {'queries':>7} " + " ".join(f"{m:>10}" for m in METRICS))
         for run in [baseline, *[r for r in wanted if r is not baseline]]:
-            s = run.summary()
-            click.echo(f"{run.name[:40]:40} {s['queries']:>7} " + " ".join(f"{s[m]:>10.4f}" for m in METRICS))
+            s = run.means()
+            click.echo(f"{run.name[:40]:40} {len(run.per_query):>7} " + " ".join(f"{s[m]:>10.4f}" for m in METRICS))
     if report is not None:
         from ..eval.report import write_report
 
@@ -102,7 +110,7 @@ def train_ranker_command(data_dir, index_uri, judgments, queries_file, folds, dr
         click.echo(f"{folds}-fold cross-validation by query (held-out queries only):")
         click.echo(f"{'':34} " + " ".join(f"{m:>10}" for m in METRICS))
         for run in runs.values():
-            s = run.summary()
+            s = run.means()
             click.echo(f"{run.name:34} " + " ".join(f"{s[m]:>10.4f}" for m in METRICS))
         if not dry_run:
             engine.set_ranker(ranker)

@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .judgments import Judgments
-from .metrics import average_precision_at_k, judged_at_k, mrr_at_k, ndcg_at_k, recall_at_k
+from .metrics import Gain, average_precision_at_k, has_relevant, judged_at_k, mrr_at_k, ndcg_at_k, recall_at_k
 
 METRICS = ("ndcg@10", "mrr@10", "recall@100", "map@100", "judged@10")
 DEPTH = 100  # results fetched per query: enough for recall@100 and map@100
@@ -25,9 +25,9 @@ SWEEPABLE: dict[str, Callable[[str], Any]] = {
 }
 
 
-def query_metrics(ranked: Sequence[str], judged: Mapping[str, float]) -> dict[str, float]:
+def query_metrics(ranked: Sequence[str], judged: Mapping[str, float], gain: Gain = "exponential") -> dict[str, float]:
     return {
-        "ndcg@10": ndcg_at_k(ranked, judged, 10),
+        "ndcg@10": ndcg_at_k(ranked, judged, 10, gain),
         "mrr@10": mrr_at_k(ranked, judged, 10),
         "recall@100": recall_at_k(ranked, judged, 100),
         "map@100": average_precision_at_k(ranked, judged, 100),
@@ -39,21 +39,35 @@ def query_metrics(ranked: Sequence[str], judged: Mapping[str, float]) -> dict[st
 class EvalRun:
     name: str
     params: dict[str, Any]
-    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)  # the informative queries only
+    gain: Gain = "exponential"
+    uninformative: int = 0  # judged queries with no relevant judgment: left out of every average
 
-    def summary(self) -> dict[str, float | int]:
-        """Exactly: queries, ndcg@10, mrr@10, recall@100, map@100, judged@10 (means over queries)."""
+    def summary(self) -> dict[str, float | int | str]:
+        """Exactly: queries (informative, averaged over), uninformative_queries (left out), gain (of nDCG),
+        then ndcg@10, mrr@10, recall@100, map@100, judged@10 (means over the informative queries).
+
+        A query with no relevant judgment scores 0 for every system; averaging it in only pulls every
+        figure down (as pyserini and BEIR, it is left out and counted)."""
+        return {"queries": len(self.per_query), "uninformative_queries": self.uninformative, "gain": self.gain,
+                **self.means()}
+
+    def means(self) -> dict[str, float]:
+        """Each metric's mean over the informative queries."""
         values = np.array([[m[name] for name in METRICS] for m in self.per_query.values()]) if self.per_query else None
         means = values.mean(axis=0) if values is not None else [0.0] * len(METRICS)
-        return {"queries": len(self.per_query), **{name: float(v) for name, v in zip(METRICS, means)}}
+        return {name: float(v) for name, v in zip(METRICS, means)}
 
 
 def evaluate(engine, judgments: Judgments, params: Mapping[str, Any], name: str | None = None,
-             on_query: Callable[[], None] | None = None) -> EvalRun:
-    run = EvalRun(name or describe(params), dict(params))
+             on_query: Callable[[], None] | None = None, gain: Gain = "exponential") -> EvalRun:
+    run = EvalRun(name or describe(params), dict(params), gain=gain)
     for query, judged in judgments.items():
-        ranked = [hit.id for hit in engine.search(query, k=DEPTH, **params).hits]
-        run.per_query[query] = query_metrics(ranked, judged)
+        if has_relevant(judged):
+            ranked = [hit.id for hit in engine.search(query, k=DEPTH, **params).hits]
+            run.per_query[query] = query_metrics(ranked, judged, gain)
+        else:
+            run.uninformative += 1
         if on_query:
             on_query()
     return run

@@ -4,28 +4,41 @@
 (0 = irrelevant). Unjudged ids count as irrelevant, as in trec_eval; judged@k
 reports how many of the top k were judged at all, so pooled judgments can be
 read with care.
+
+nDCG's gain is named: "exponential" (2^grade - 1, as Elasticsearch's rank_eval and Burges et
+al.) or "linear" (the grade itself, as trec_eval and BEIR). With grades 0/1 they agree.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import typing
+from typing import Literal, Mapping, Sequence
 
 import numpy as np
 
+Gain = Literal["exponential", "linear"]
+GAINS: tuple[str, ...] = typing.get_args(Gain)
 
-def dcg(gains: Sequence[float]) -> float:
-    values = np.asarray(gains, dtype=np.float64)
+
+def dcg(grades: Sequence[float], gain: Gain = "exponential") -> float:
+    values = np.asarray(grades, dtype=np.float64)
     if values.size == 0:
         return 0.0
-    return float(np.sum((2.0**values - 1.0) / np.log2(np.arange(2, values.size + 2))))
+    gains = 2.0**values - 1.0 if gain == "exponential" else values
+    return float(np.sum(gains / np.log2(np.arange(2, values.size + 2))))
 
 
-def ndcg_at_k(ranked: Sequence[str], judgments: Mapping[str, float], k: int = 10) -> float:
-    """nDCG@k with exponential gains 2^grade - 1; 0 when nothing is relevant."""
-    ideal = dcg(sorted((g for g in judgments.values() if g > 0), reverse=True)[:k])
+def has_relevant(judgments: Mapping[str, float]) -> bool:
+    """Whether a query can tell systems apart at all: with no relevant judgment every ranking scores 0."""
+    return any(grade > 0 for grade in judgments.values())
+
+
+def ndcg_at_k(ranked: Sequence[str], judgments: Mapping[str, float], k: int = 10, gain: Gain = "exponential") -> float:
+    """nDCG@k; 0 when nothing is relevant (such queries belong outside the averages: has_relevant)."""
+    ideal = dcg(sorted((g for g in judgments.values() if g > 0), reverse=True)[:k], gain)
     if ideal == 0:
         return 0.0
-    return dcg([judgments.get(doc, 0.0) for doc in ranked[:k]]) / ideal
+    return dcg([judgments.get(doc, 0.0) for doc in ranked[:k]], gain) / ideal
 
 
 def mrr_at_k(ranked: Sequence[str], judgments: Mapping[str, float], k: int = 10) -> float:

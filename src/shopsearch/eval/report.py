@@ -12,16 +12,16 @@ from .evaluator import METRICS, EvalRun, wins_and_losses
 
 
 def markdown_table(runs: Sequence[EvalRun], baseline: EvalRun) -> str:
-    base = baseline.summary()
+    base = baseline.means()
     lines = [
         "| configuration | queries | " + " | ".join(METRICS) + " | Δ nDCG@10 vs keyword |",
         "|---|---:|" + "---:|" * len(METRICS) + "---:|",
     ]
     for run in runs:
-        s = run.summary()
+        s = run.means()
         delta = (s["ndcg@10"] / base["ndcg@10"] - 1) * 100 if base["ndcg@10"] else 0.0
         cells = " | ".join(f"{s[m]:.4f}" for m in METRICS)
-        lines.append(f"| {run.name} | {s['queries']} | {cells} | {delta:+.1f}% |")
+        lines.append(f"| {run.name} | {len(run.per_query)} | {cells} | {delta:+.1f}% |")
     return "\n".join(lines)
 
 
@@ -29,7 +29,9 @@ def write_report(directory: str | Path, runs: Sequence[EvalRun], baseline: EvalR
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     shown = [baseline, *[r for r in runs if r is not baseline]]
-    parts = [f"# {title}", "", markdown_table(shown, baseline), "",
+    parts = [f"# {title}", "", f"nDCG gain: {baseline.gain}. {len(baseline.per_query)} queries with a relevant judgment "
+             f"are averaged; {baseline.uninformative} with none are left out (they score 0 for every system).", "",
+             markdown_table(shown, baseline), "",
              "judged@10 is the share of the top 10 that has a judgment at all: with judgments pooled from "
              "keyword search, unjudged hits count as irrelevant, which understates other retrievers.", ""]
     for run in shown[1:]:
@@ -60,7 +62,7 @@ def metrics_plot(runs: Sequence[EvalRun]) -> bytes:
     import numpy as np
 
     names = [r.name for r in runs]
-    summaries = [r.summary() for r in runs]
+    summaries = [r.means() for r in runs]
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(runs) + 2), 4.2))
     width = 0.8 / len(METRICS)
     x = np.arange(len(runs))

@@ -9,6 +9,7 @@ import numpy as np
 from ..search.ranker import LearnedRanker, query_folds
 from .evaluator import EvalRun, evaluate, query_metrics
 from .judgments import Judgments
+from .metrics import has_relevant
 
 
 def train_ranker(engine, judgments: Judgments, folds: int = 5, seed: int = 0,
@@ -21,7 +22,8 @@ def train_ranker(engine, judgments: Judgments, folds: int = 5, seed: int = 0,
         data[query] = (ids, X, np.asarray([judgments[query].get(i, 0.0) for i in ids], dtype=np.int32))
         if on_step:
             on_step()
-    queries = [q for q in judgments if len(data[q][0])]
+    # Queries with no relevant judgment teach a ranker nothing and score 0 for every system.
+    queries = [q for q in judgments if len(data[q][0]) and has_relevant(judgments[q])]
     ranked = EvalRun("learned ranker (cross-validated)", {"mode": "hybrid", "ranker": True})
     for held_out in query_folds(queries, folds, seed):
         held = set(held_out)

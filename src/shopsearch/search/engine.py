@@ -9,8 +9,9 @@ write (which keeps readers out only while it swaps in new index state).
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -30,18 +31,24 @@ from .ranker import LearnedRanker, features
 from .response import Explanation, Hit, SearchResponse, WriteResult
 from .stages.ranker import feature_input
 
+if TYPE_CHECKING:
+    from ..behaviour import EventStore
+
 __all__ = ["Engine", "DataDirError", "InvalidRequest", "SearchResponse", "Hit", "Explanation", "WriteResult",
            "MODES", "MAX_K"]
 
 log = logging.getLogger(__name__)
+EVENTS_FILE = "events.sqlite"  # the data directory's search log and events (see behaviour/)
 
 
 class Engine:
-    def __init__(self, backends: Backends, reranker: Reranker | None = None) -> None:
+    def __init__(self, backends: Backends, reranker: Reranker | None = None, events: EventStore | None = None) -> None:
         self._backends: Backends | None = backends
         self.data_dir = backends.data_dir
         self.config = backends.config
         self._context = SearchContext(backends, backends.config, reranker)
+        self._events = events  # None: the data directory's own, opened on first use
+        self._events_lock = threading.Lock()
         try:
             self._context.ranker = LearnedRanker.load(backends.data_dir)
         except (ValueError, ModelUnavailable) as exc:
@@ -52,20 +59,26 @@ class Engine:
     # -- lifecycle ------------------------------------------------------------
     @classmethod
     def open(cls, data_dir: str | Path, config: EngineConfig | None = None, *, read_only: bool = False,
-             create: bool = True, embedder: Embedder | None = None, reranker: Reranker | None = None) -> "Engine":
+             create: bool = True, embedder: Embedder | None = None, reranker: Reranker | None = None,
+             events: EventStore | None = None) -> "Engine":
         """Open (or create) a data directory.
 
         The first process to open it for writing holds its lock; a later one
         falls back to reading (it sees every batch the writer has committed).
         Opening for writing first replays into the indexes whatever the
         catalogue committed that they had not applied (after a crash, say).
+        events: where the search log and shoppers' events go (default: events.sqlite in the data
+        directory; a shop's own pipeline implements behaviour.EventStore).
         """
         config = config or EngineConfig.from_env()
         reranker = reranker or create_reranker(config.model)  # a bad reranker fails before anything opens
-        return cls(Backends.open(data_dir, config, read_only=read_only, create=create, embedder=embedder), reranker)
+        return cls(Backends.open(data_dir, config, read_only=read_only, create=create, embedder=embedder), reranker, events)
 
     def close(self) -> None:
         """Save and release everything; closing twice is harmless."""
+        if self._events is not None:
+            events, self._events = self._events, None
+            events.close()
         if self._backends is not None:
             backends, self._backends = self._backends, None
             backends.close()
@@ -174,6 +187,18 @@ class Engine:
         synonyms' version (both only grow, so their sum does too)."""
         backends = self._open()
         return backends.store.last_seq() + backends.rules_version
+
+    @property
+    def events(self) -> EventStore:
+        """The search log and shoppers' events (events.sqlite in the data directory), opened on first use."""
+        self._open()
+        if self._events is None:
+            with self._events_lock:
+                if self._events is None:
+                    from ..behaviour import SqliteEventStore
+
+                    self._events = SqliteEventStore(self.data_dir / EVENTS_FILE, self.config.event_retention_days)
+        return self._events
 
     # -- query understanding's data -----------------------------------------------
     @property

@@ -31,6 +31,7 @@ from ..search.engine import Engine
 from ..ui import ui_router
 from . import errors
 from .batching import MicroBatcher, QueueFull
+from .behaviour_api import behaviour_router
 from .cache import cache_key, make_cache
 from .errors import ApiError
 from .eval_api import eval_router
@@ -49,10 +50,8 @@ from .schemas import (
     RerankResponse,
     RerankResult,
     RerankUsage,
-    SearchHit,
-    SearchRequest,
-    SearchResponseBody,
 )
+from .search_api import search_router
 from .settings import ServeSettings
 from .understand_api import understand_router
 
@@ -346,32 +345,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     api.post("/v1/rerank", response_model=RerankResponse, response_model_exclude_none=True, tags=["models"])(rerank)
     api.post("/rerank", response_model=RerankResponse, response_model_exclude_none=True, tags=["models"])(rerank)
 
-    @api.post("/v1/search", response_model=SearchResponseBody, tags=["search"])
-    def search(body: SearchRequest):
-        if len(body.query) > settings.max_query_chars:
-            raise ApiError(400, f"query over {settings.max_query_chars} characters", "query", "query_too_long")
-        request = body.model_dump()
-        explain = request.pop("explain")
-        key = cache_key("search", {"request": request, "version": engine.version, "explain": explain})
-        cached = service.cache.get(key)
-        service.metrics.cache.labels("search", "hit" if cached else "miss").inc()
-        if cached is not None:
-            return Response(_flag_cached(cached, True), media_type="application/json")
-        # No lock here: the engine runs searches side by side, and a slow reranker holds only this request.
-        response = engine.search(request.pop("query"), explain=explain, embed_query=service.embed_query, **request)
-        answer = response.to_dict()
-        if response.degraded:
-            service.metrics.degraded.inc()
-        results = [SearchHit(id=h["id"], score=h["score"], item=h["item"], explanation=h["explanation"] if explain else None)
-                   for h in answer["results"]]
-        out = SearchResponseBody(query=answer["query"], mode=answer["mode"], results=results, took_ms=answer["took_ms"],
-                                 timings=answer["timings"], degraded=answer["degraded"],
-                                 degraded_reason=answer["degraded_reason"], facets=answer.get("facets"),
-                                 understood=answer.get("understood"))
-        payload = out.model_dump_json(exclude={"cached"}).encode()
-        if not response.degraded:  # a degraded answer must not outlive the outage
-            service.cache.set(key, payload)
-        return Response(_flag_cached(payload, False), media_type="application/json")
+    api.include_router(search_router(service, engine, settings))
 
     @api.post("/v1/catalog/items", response_model=ItemsResponse, tags=["catalogue"])
     def upsert_items(body: ItemsRequest) -> ItemsResponse:
@@ -403,6 +377,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
 
     api.include_router(eval_router(engine, Path(settings.judgments_dir) if settings.judgments_dir else None))
     api.include_router(understand_router(engine, settings.max_query_chars))
+    api.include_router(behaviour_router(engine))
     app.include_router(public)
     app.include_router(api)
     app.include_router(ui_router())  # the page is public; the API calls it makes carry the key
@@ -435,11 +410,6 @@ async def _cached_embeddings(service: Service, texts: list[str], key: tuple) -> 
             row = rows[i] = np.asarray(vector, dtype=np.float32)
             service.cache.set(keys[i], row.tobytes())
     return np.stack(rows)  # type: ignore[arg-type]  # every row is filled by now
-
-
-def _flag_cached(body: bytes, cached: bool) -> bytes:
-    """A search answer (serialised without its `cached` field) with `cached` as its first field."""
-    return b'{"cached":' + (b"true" if cached else b"false") + b"," + body[1:]
 
 
 def _encode(vector: np.ndarray, encoding: str):

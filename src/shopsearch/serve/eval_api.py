@@ -82,13 +82,12 @@ def _evaluate(engine: Engine, source: str, judged: Judgments, body: EvalRequest)
     todo = [baseline_params] + [c for c in configs if c != baseline_params]
     runs = [evaluate(engine, judged, params, describe(params)) for params in todo]
     baseline = runs[0]
-    base_ndcg = baseline.summary()["ndcg@10"]
+    base_ndcg = baseline.means()["ndcg@10"]
     out = []
     for run in runs:
-        summary = run.summary()
         wins, losses = wins_and_losses(run, baseline)
-        change = (summary["ndcg@10"] / base_ndcg - 1) * 100 if base_ndcg else 0.0
-        out.append(EvalRun(name=run.name, params=run.params, summary=summary, ndcg_change_pct=round(change, 2),
+        change = (run.means()["ndcg@10"] / base_ndcg - 1) * 100 if base_ndcg else 0.0
+        out.append(EvalRun(name=run.name, params=run.params, summary=run.summary(), ndcg_change_pct=round(change, 2),
                            wins=wins[:15], losses=losses[:15]))
     plot, problem = None, None
     try:

@@ -104,6 +104,8 @@ class SearchRequest(BaseModel):
     understand: bool | None = None
     sort: str | None = Field(default=None, max_length=200)  # relevance, newest, FIELD:asc, FIELD:desc
     sort_depth: int | None = Field(default=None, ge=1, le=1000)
+    # Opaque, as the shop's front end knows the shopper (recorded in the search log, never interpreted).
+    user_id: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class SearchHit(BaseModel):
@@ -114,6 +116,7 @@ class SearchHit(BaseModel):
 
 
 class SearchResponseBody(BaseModel):
+    query_id: str = ""  # this answer's id in the search log: events (POST /v1/events) refer to it
     query: str
     mode: str
     results: list[SearchHit]
@@ -166,7 +169,7 @@ class EvalRequest(BaseModel):
 class EvalRun(BaseModel):
     name: str
     params: dict[str, Any]
-    summary: dict[str, float]
+    summary: dict[str, float | int | str]  # queries, uninformative_queries, gain, then the metrics
     ndcg_change_pct: float  # against the keyword baseline
     wins: list[tuple[str, float]]  # queries where nDCG@10 rose by > 0.01, largest first (at most 15)
     losses: list[tuple[str, float]]
@@ -216,3 +219,43 @@ class SuggestResponse(BaseModel):
     object: Literal["list"] = "list"
     query: str
     data: list[SuggestionItem]
+
+
+class EventsRequest(BaseModel):
+    """Shoppers' events: each {"type": "click" | "add_to_cart" | "purchase", "query_id", "item_id",
+    "position" (1-based, in the list shown), "user_id"?, "timestamp"? (unix seconds)}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[Any]
+
+
+class EventError(BaseModel):
+    index: int
+    message: str
+
+
+class EventsResponse(BaseModel):
+    accepted: int
+    errors: list[EventError]
+
+
+class QueryCount(BaseModel):
+    query: str
+    count: int
+
+
+class VariantFigures(BaseModel):
+    searches: int
+    no_result_rate: float
+    no_click_rate: float
+    ctr: float
+    mean_click_position: float | None
+    conversion_rate: float
+
+
+class AnalyticsResponse(VariantFigures):
+    top_queries: list[QueryCount]
+    no_result_queries: list[QueryCount]
+    no_click_queries: list[QueryCount]
+    variants: dict[str, VariantFigures]

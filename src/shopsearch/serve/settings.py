@@ -35,6 +35,7 @@ class ServeSettings(Validated):
     cache_ttl_s: int = 3600
     graceful_shutdown_s: int = 30
     judgments_dir: str = ""  # judgments files the web page's Evaluation tab may pick (uploads work without)
+    log_searches: bool = True  # the search log (events.sqlite in the data directory) that events refer to
 
     @classmethod
     def from_env(cls, environ=None) -> "ServeSettings":

@@ -291,7 +291,7 @@ function renderSearch(answer) {
   banner.hidden = !answer.degraded;
   banner.textContent = answer.degraded ? `Degraded answer: ${answer.degraded_reason}` : "";
   renderUnderstood(answer.understood);
-  $("results").replaceChildren(...answer.results.map((hit, i) => card(hit, first + i)));
+  $("results").replaceChildren(...answer.results.map((hit, i) => clickable(card(hit, first + i), answer.query_id, hit.id, i + 1)));
   renderFacets(answer.facets || {});
   $("pager").hidden = state.page === 0 && answer.results.length < PAGE_SIZE;
   $("prev").disabled = state.page === 0;
@@ -436,6 +436,20 @@ function renderUnderstood(understood) {
 }
 
 $("understand-on").addEventListener("click", () => { state.understand = true; state.page = 0; runSearch(); });
+
+// A click on a result card (not on its explanation) is a shopper's click: the page reports it, as a
+// shop's front end would, so the behaviour loop's figures include the page's own use. Once per card.
+function clickable(node, queryId, itemId, position) {
+  if (!queryId) return node;
+  let sent = false;
+  node.addEventListener("click", (event) => {
+    if (sent || event.target.closest("details")) return;
+    sent = true;
+    api("/v1/events", { events: [{ type: "click", query_id: queryId, item_id: itemId, position }] }, { quiet: true })
+      .catch(() => {});  // analytics must never get in a search's way
+  });
+  return node;
+}
 
 function card(hit, position) {
   const item = hit.item;
