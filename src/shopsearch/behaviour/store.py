@@ -29,10 +29,11 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
+from ..sqlite import immediate_transaction
 from . import schema
 from .events import Event, SearchRecord
 from .figures import assemble, event_batch, narrow_budget, window
@@ -173,16 +174,8 @@ class SqliteEventStore:
                 f"SELECT query_id, row FROM searches WHERE query_id IN ({marks(len(chunk))})", chunk))
         return found
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        # IMMEDIATE: the write lock up front, so another process's writer cannot interleave.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[None]:
+        return immediate_transaction(self._db)
 
     def _cutoff(self) -> float:
         return time.time() - self.retention_days * 86400.0  # -inf for math.inf days: nothing goes

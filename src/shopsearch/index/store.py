@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..sqlite import immediate_transaction
 from .items import Item
 
 _SCHEMA = """
@@ -186,17 +187,8 @@ class CatalogueStore:
         query = f"SELECT chunk, heading, text FROM chunks WHERE deleted = 0 AND chunk IN ({marks})"
         return {c: (h or "", t or "") for c, h, t in self._read.execute(query, [int(c) for c in chunks])}
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        # IMMEDIATE takes the write lock up front, so the sequence number read
-        # inside the transaction cannot be taken by another writer too.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[None]:
+        return immediate_transaction(self._db)
 
     # -- reads ----------------------------------------------------------------
     def count(self) -> int:
