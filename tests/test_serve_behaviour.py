@@ -96,3 +96,25 @@ def test_analytics_on_a_directory_with_no_search_log_says_so(tmp_path):
     (tmp_path / "data").mkdir()
     result = CliRunner().invoke(cli, ["analytics", "--data-dir", str(tmp_path / "data")])
     assert result.exit_code == 1 and "no search log yet" in result.output
+
+
+def test_judgments_from_events_grade_what_shoppers_clicked(served):
+    from shopsearch.cli.relevance import _judgments_from_events
+
+    client, engine, data_dir = served
+    answers = [search(client, "laptop bag") for _ in range(8)]
+    liked = answers[0]["results"][1]["id"]
+    client.post("/v1/events", json={"events": [
+        {"type": "click", "query_id": a["query_id"], "item_id": liked, "position": 2} for a in answers]})
+    judged = _judgments_from_events(data_dir)
+    grades = judged["laptop bag"]
+    assert grades[liked] == max(grades.values()) >= 2  # clicked every time it was shown, at rank 2
+    assert grades[answers[0]["results"][0]["id"]] < grades[liked]  # shown first, never clicked
+
+
+def test_eval_takes_judgments_from_a_file_or_from_events(tmp_path):
+    (tmp_path / "data").mkdir()
+    both = CliRunner().invoke(cli, ["eval", "--data-dir", str(tmp_path / "data")])
+    assert both.exit_code == 2 and "either --judgments FILE or --judgments-from-events" in both.output
+    none = CliRunner().invoke(cli, ["eval", "--data-dir", str(tmp_path / "data"), "--judgments-from-events"])
+    assert none.exit_code == 1 and "no search log yet" in none.output

@@ -7,10 +7,13 @@ time window.
 - store.py: SqliteEventStore (its own SQLite file, WAL; threads, buffering and durability are
   described there);
 - schema.py: the tables, indexes and analytics SQL, and why they are laid out so;
-- figures.py: the pure parts (rates, top lists, index choice, event batches).
+- figures.py: the pure parts (rates, top lists, index choice, event batches);
+- clicks.py: a position-based click model fitted to the sessions, and graded judgments from it.
 """
 
-from .events import EVENT_TYPES, Event, EventStore, InvalidEvent, SearchRecord, parse_event
+from .clicks import ClickModel, fit_pbm, graded_judgments
+from .events import EVENT_TYPES, Event, EventStore, InvalidEvent, SearchRecord, Session, parse_event
 from .store import SqliteEventStore
 
-__all__ = ["EVENT_TYPES", "Event", "EventStore", "InvalidEvent", "SearchRecord", "SqliteEventStore", "parse_event"]
+__all__ = ["EVENT_TYPES", "ClickModel", "Event", "EventStore", "InvalidEvent", "SearchRecord", "Session", "SqliteEventStore",
+           "fit_pbm", "graded_judgments", "parse_event"]

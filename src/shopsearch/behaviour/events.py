@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Iterator, Mapping, Protocol, Sequence
 
 EVENT_TYPES = ("click", "add_to_cart", "purchase")
 
@@ -41,6 +41,16 @@ class Event:
     position: int  # 1-based position in the list shown
     user_id: str | None
     timestamp: float  # unix seconds
+
+
+@dataclass(frozen=True)
+class Session:
+    """One search with results as a click model sees it (EventStore.sessions)."""
+
+    query: str
+    shown: tuple[str, ...]  # item ids in the order shown; position = index + 1
+    clicked: frozenset[int]  # 1-based positions with a click event
+    purchased: frozenset[int]  # 1-based positions with a purchase event
 
 
 class InvalidEvent(ValueError):
@@ -132,6 +142,8 @@ class EventStore(Protocol):
     def add_events(self, events: Sequence[Event]) -> list[int]: ...
 
     def analytics(self, since: float | None = None, until: float | None = None, top: int = 20) -> dict[str, Any]: ...
+
+    def sessions(self, since: float | None = None, until: float | None = None) -> Iterator[Session]: ...
 
     def prune(self, before: float) -> int: ...
 

@@ -31,13 +31,13 @@ import time
 from collections import deque
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from ..sqlite import immediate_transaction
 from . import schema
-from .events import Event, SearchRecord
+from .events import Event, SearchRecord, Session
 from .figures import assemble, event_batch, narrow_budget, window
-from .schema import chunks, connect, create, marks, name_ids
+from .schema import TYPE_CODES, chunks, connect, create, marks, name_ids
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ MAX_PENDING = 200_000
 PRUNE_EVERY = 3600.0  # seconds
 CHECKPOINT_EVERY = 1.0  # seconds
 PRUNE_CHUNK = 5_000  # searches per prune transaction: tens of ms of write lock each
+KINDS = (TYPE_CODES["click"], TYPE_CODES["purchase"])  # the events sessions() reads
 
 
 class SqliteEventStore:
@@ -233,6 +234,28 @@ class SqliteEventStore:
         finally:
             db.execute("COMMIT")
         return assemble(variant_rows, list_rows, top)
+
+    def sessions(self, since: float | None = None, until: float | None = None) -> Iterator[Session]:
+        """The searches with results and since <= time < until, in time order, with clicked and purchased positions:
+        one snapshot, read when called (a generator holding the read transaction while its caller works would pin the WAL)."""
+        self.flush()
+        window_sql, params = "s.time >= ? AND s.time < ? AND s.results > 0", window(since, until)
+        db = self._read
+        db.execute("BEGIN")
+        try:
+            searches = db.execute("SELECT s.row, q.text, s.shown FROM searches s JOIN queries q ON q.id = s.query "
+                                  f"WHERE {window_sql} ORDER BY s.time, s.row", params).fetchall()
+            events = db.execute("SELECT e.search, e.type, e.position FROM events e JOIN searches s ON s.row = e.search "
+                                f"WHERE {window_sql} AND e.type IN (?, ?)", (*params, *KINDS)).fetchall()
+        finally:
+            db.execute("COMMIT")
+        marked: dict[tuple[int, int], set[int]] = {}
+        for row, kind, position in events:
+            marked.setdefault((row, kind), set()).add(position)
+        shown = [(row, text, tuple(json.loads(ids))) for row, text, ids in searches]
+        # A position beyond the list names no item: a client's bug, not evidence.
+        return iter([Session(text, ids, *(frozenset(p for p in marked.get((row, k), ()) if p <= len(ids)) for k in KINDS))
+                     for row, text, ids in shown])
 
     @property
     def _read(self) -> sqlite3.Connection:

@@ -16,10 +16,12 @@ from .common import data_dir_option, embedding_model_option, engine_config, fail
 @click.command("eval")
 @data_dir_option
 @index_option
-@click.option("--judgments", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--judgments", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV query,docid,rating (0 = irrelevant), or TREC qrels with --queries-file.")
 @click.option("--queries-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="For TREC qrels: 'qid<TAB>query text' per line.")
+@click.option("--judgments-from-events", "from_events", is_flag=True,
+              help="Judge by what shoppers did: grades from the server's clicks, corrected for position (a PBM click model).")
 @click.option("--mode", type=click.Choice(MODES), default=None, help="Default: the configured mode (hybrid).")
 @click.option("--sweep", "sweeps", multiple=True, metavar="KEY=V1,V2",
               help="Evaluate every combination, e.g. --sweep mode=keyword,vector,hybrid --sweep vector_weight=0.2,0.5.")
@@ -30,7 +32,8 @@ from .common import data_dir_option, embedding_model_option, engine_config, fail
 @click.option("--gain", type=click.Choice(["exponential", "linear"]), default="exponential", show_default=True,
               help="nDCG's gain: 2^grade - 1 (Elasticsearch rank_eval) or the grade (trec_eval, BEIR).")
 @embedding_model_option
-def eval_command(data_dir, index_uri, judgments, queries_file, mode, sweeps, as_json, report, gain, embedding_model) -> None:
+def eval_command(data_dir, index_uri, judgments, queries_file, from_events, mode, sweeps, as_json, report, gain,
+                 embedding_model) -> None:
     """Measure ranking quality against human judgments (nDCG@10, MRR@10, Recall@100, MAP@100, judged@10).
 
     Queries with no relevant judgment score 0 for every system: they are left out of the averages
@@ -40,10 +43,15 @@ def eval_command(data_dir, index_uri, judgments, queries_file, mode, sweeps, as_
     from ..eval.evaluator import METRICS, describe, evaluate, parse_sweeps
     from ..eval.judgments import InvalidJudgments, load_judgments
 
-    try:
-        judged = load_judgments(judgments, queries_file)
-    except InvalidJudgments as exc:
-        raise click.BadParameter(str(exc), param_hint="--judgments") from None
+    if (judgments is None) == (not from_events):
+        raise click.UsageError("give either --judgments FILE or --judgments-from-events")
+    if from_events:
+        judged, source = _judgments_from_events(data_dir), "shoppers' clicks"
+    else:
+        try:
+            judged, source = load_judgments(judgments, queries_file), judgments.name
+        except InvalidJudgments as exc:
+            raise click.BadParameter(str(exc), param_hint="--judgments") from None
     try:
         configs = parse_sweeps(sweeps, {"mode": mode} if mode else {})
     except ValueError as exc:
@@ -74,10 +82,25 @@ def eval_command(data_dir, index_uri, judgments, queries_file, mode, sweeps, as_
         from ..eval.report import write_report
 
         try:
-            paths = write_report(report, wanted, baseline, title=f"Relevance of {data_dir} on {judgments.name}")
+            paths = write_report(report, wanted, baseline, title=f"Relevance of {data_dir} on {source}")
         except ImportError:
             raise click.ClickException("plots need matplotlib: pip install 'shopsearch[eval]'") from None
         click.echo(f"report: {', '.join(str(p) for p in paths)}", err=True)
+
+
+def _judgments_from_events(data_dir: Path) -> dict[str, dict[str, float]]:
+    """Graded judgments from the search log's clicks, by a position-based click model (behaviour/clicks.py)."""
+    from ..behaviour import SqliteEventStore, fit_pbm, graded_judgments
+    from ..search.engine import EVENTS_FILE
+
+    path = data_dir / EVENTS_FILE
+    if not path.exists():
+        raise click.ClickException(f"{data_dir} has no search log yet: `shopsearch serve` records one as it answers searches")
+    with SqliteEventStore(path, engine_config().event_retention_days) as store:
+        judged = graded_judgments(fit_pbm(store.sessions()))
+    if not judged:
+        raise click.ClickException(f"the search log in {data_dir} has no query shown often enough to judge from clicks")
+    return judged
 
 
 @click.command("train-ranker")
