@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from ..search.engine import Engine
-from ..text.synonyms import fold
+from ..text.analyzer import fold
 from .cache import cache_key
 from .errors import ApiError
 from .schemas import SearchHit, SearchRequest, SearchResponseBody
