@@ -180,3 +180,37 @@ def test_suggest_completes_a_prefix_from_the_catalogue(indexed):
     assert result.exit_code == 0, result.output
     found = [json.loads(line) for line in result.output.splitlines()]
     assert found and all(s["text"].lower().startswith("blueto") or " blueto" in s["text"].lower() for s in found)
+
+
+def test_train_ranker_from_events_installs_only_a_ranker_that_beats_fusion(indexed, tmp_path):
+    import random
+    import shutil
+    import time
+
+    from helpers import FIXTURES
+    from shopsearch.behaviour import Event, SearchRecord, SqliteEventStore
+
+    data = tmp_path / "data"
+    shutil.copytree(indexed, data)
+    (data / "LOCK").unlink(missing_ok=True)
+    grades: dict[str, dict[str, float]] = {}
+    for line in (FIXTURES / "icecat_slice_ratings.csv").read_text().splitlines()[1:]:
+        query, doc, rating = line.rsplit(",", 2)
+        grades.setdefault(query, {})[doc] = float(rating)
+    rng = random.Random(0)
+    with SqliteEventStore(data / "events.sqlite") as store:  # simulated shoppers: clicks by grade, fewer further down
+        for query, judged in grades.items():
+            for n in range(12):
+                shown = list(judged)
+                rng.shuffle(shown)
+                query_id = f"{query}-{n}"
+                store.log_search(SearchRecord(query_id, query, None, None, tuple(shown[:10]), len(shown), time.time()))
+                store.add_events([Event("click", query_id, doc, i + 1, None, time.time()) for i, doc in enumerate(shown[:10])
+                                  if rng.random() < judged[doc] / 3 / (i + 1) ** 0.5])
+    usage = run("train-ranker", "--data-dir", data)
+    assert usage.exit_code == 2 and "either --judgments FILE or --from-events" in usage.output
+    result = run("train-ranker", "--data-dir", data, "--from-events", "--folds", "2")
+    assert result.exit_code == 0, result.output
+    assert "learned ranker (cross-validated)" in result.output and "hybrid (fusion)" in result.output
+    installed = (data / "ranker.txt").exists()
+    assert installed == ("saved the ranker" in result.output) and installed != ("not installed" in result.output)

@@ -106,24 +106,34 @@ def _judgments_from_events(data_dir: Path) -> dict[str, dict[str, float]]:
 @click.command("train-ranker")
 @data_dir_option
 @index_option
-@click.option("--judgments", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--judgments", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV query,docid,rating, or TREC qrels with --queries-file.")
 @click.option("--queries-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--from-events", "from_events", is_flag=True,
+              help="Train on judgments from shoppers' clicks (a PBM click model); installed only if it beats fusion.")
 @click.option("--folds", type=click.IntRange(2, 100), default=5, show_default=True,
               help="Cross-validation folds, split by query.")
 @click.option("--dry-run", is_flag=True, help="Report the cross-validation only; keep the current ranker.")
-def train_ranker_command(data_dir, index_uri, judgments, queries_file, folds, dry_run) -> None:
-    """Fit a LightGBM LambdaMART second stage on hybrid candidates; search uses it once saved."""
+def train_ranker_command(data_dir, index_uri, judgments, queries_file, from_events, folds, dry_run) -> None:
+    """Fit a LightGBM LambdaMART second stage on hybrid candidates; search uses it once saved.
+
+    With --from-events the judgments are the search log's clicks, and the ranker is installed only
+    if, on held-out queries, it beats the fused ranking search would use without it."""
     from tqdm import tqdm
 
     from ..eval.evaluator import METRICS
     from ..eval.judgments import InvalidJudgments, load_judgments
     from ..eval.train_ranker import train_ranker
 
-    try:
-        judged = load_judgments(judgments, queries_file)
-    except InvalidJudgments as exc:
-        raise click.BadParameter(str(exc), param_hint="--judgments") from None
+    if (judgments is None) == (not from_events):
+        raise click.UsageError("give either --judgments FILE or --from-events")
+    if from_events:
+        judged = _judgments_from_events(data_dir)
+    else:
+        try:
+            judged = load_judgments(judgments, queries_file)
+        except InvalidJudgments as exc:
+            raise click.BadParameter(str(exc), param_hint="--judgments") from None
     with open_engine(data_dir, write=not dry_run, config=engine_config(index_uri=index_uri)) as engine, tqdm(
             total=len(judged) + folds, desc="training", file=sys.stderr, disable=None) as progress:
         try:
@@ -135,6 +145,10 @@ def train_ranker_command(data_dir, index_uri, judgments, queries_file, folds, dr
         for run in runs.values():
             s = run.means()
             click.echo(f"{run.name:34} " + " ".join(f"{s[m]:>10.4f}" for m in METRICS))
-        if not dry_run:
+        learned, fused = runs["ranker"].means()["ndcg@10"], runs["hybrid"].means()["ndcg@10"]
+        if from_events and learned <= fused:
+            click.echo(f"not installed: on held-out queries the ranker's nDCG@10 {learned:.4f} does not beat fusion's "
+                       f"{fused:.4f}; search keeps its current ranking")
+        elif not dry_run:
             engine.set_ranker(ranker)
             click.echo(f"saved the ranker (trained on all {len(judged)} queries) in {data_dir}; hybrid search now uses it")
