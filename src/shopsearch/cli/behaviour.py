@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
-from .common import data_dir_option, engine_config, fail
+from ..behaviour import SqliteEventStore
+from .common import data_dir_option, engine_config
+
+
+def open_event_store(data_dir: Path) -> SqliteEventStore:
+    """The data directory's search log and events, without loading any model; a one-line error when there is none."""
+    from ..search.engine import EVENTS_FILE
+
+    path = data_dir / EVENTS_FILE
+    if not path.exists():
+        raise click.ClickException(f"{data_dir} has no search log yet: `shopsearch serve` records one as it answers searches")
+    return SqliteEventStore(path, engine_config().event_retention_days)
 
 
 @click.command()
@@ -18,15 +30,9 @@ from .common import data_dir_option, engine_config, fail
 def analytics(data_dir, since, until, top, as_json) -> None:
     """Searches, no-result and no-click rates, click-through, conversion and the queries behind them,
     from the search log and the events the server recorded (no model is loaded)."""
-    from ..behaviour import SqliteEventStore
-    from ..search.engine import EVENTS_FILE
-
     if since is not None and until is not None and since > until:
         raise click.BadParameter(f"--since ({since:g}) is after --until ({until:g})", param_hint="--since")
-    path = data_dir / EVENTS_FILE
-    if not path.exists():
-        raise fail(ValueError(f"{data_dir} has no search log yet: `shopsearch serve` records one as it answers searches"))
-    with SqliteEventStore(path, engine_config().event_retention_days) as store:
+    with open_event_store(data_dir) as store:
         figures = store.analytics(since, until, top)
     if as_json:
         click.echo(json.dumps(figures, ensure_ascii=False, indent=2))

@@ -90,13 +90,10 @@ def eval_command(data_dir, index_uri, judgments, queries_file, from_events, mode
 
 def _judgments_from_events(data_dir: Path) -> dict[str, dict[str, float]]:
     """Graded judgments from the search log's clicks, by a position-based click model (behaviour/clicks.py)."""
-    from ..behaviour import SqliteEventStore, fit_pbm, graded_judgments
-    from ..search.engine import EVENTS_FILE
+    from ..behaviour import fit_pbm, graded_judgments
+    from .behaviour import open_event_store
 
-    path = data_dir / EVENTS_FILE
-    if not path.exists():
-        raise click.ClickException(f"{data_dir} has no search log yet: `shopsearch serve` records one as it answers searches")
-    with SqliteEventStore(path, engine_config().event_retention_days) as store:
+    with open_event_store(data_dir) as store:
         judged = graded_judgments(fit_pbm(store.sessions()))
     if not judged:
         raise click.ClickException(f"the search log in {data_dir} has no query shown often enough to judge from clicks")

@@ -72,12 +72,14 @@ class Backends:
     writer: threading.Lock = field(default_factory=threading.Lock)  # one write at a time
     unsaved: int = 0
     synonyms: SynonymSet = field(init=False)
+    rules_version: int = field(init=False)  # bumped by every change of the synonyms, which change answers
     _lexicon: CatalogueLexicon | None = field(default=None, init=False)
     _lexicon_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.columns = FilterColumns(self.store, self.store.max_row() + 1)
         self.synonyms = load_synonyms(self.store)
+        self.rules_version = int(self.store.get_meta(RULES_VERSION) or 0)
 
     def lexicon(self) -> CatalogueLexicon:
         """The catalogue's words and values (built on first use: one read of the catalogue)."""
@@ -86,13 +88,10 @@ class Backends:
 
             with self._lexicon_lock:
                 if self._lexicon is None:
-                    self._lexicon = CatalogueLexicon.build(self.store, self.analyzer, self.config.understand.entity_fields)
+                    settings = self.config.understand
+                    self._lexicon = CatalogueLexicon.build(self.store, self.analyzer, settings.entity_fields,
+                                                           product_types=settings.type_boost > 0)
         return self._lexicon
-
-    @property
-    def rules_version(self) -> int:
-        """Bumped by every change of the synonyms (which change answers as a write does)."""
-        return int(self.store.get_meta(RULES_VERSION) or 0)
 
     def set_synonyms(self, rules: Sequence[SynonymRule]) -> SynonymSet:
         """Replace the managed synonyms (all of them, at once) and store them with the catalogue."""
@@ -100,7 +99,7 @@ class Backends:
         with self.writer:
             self.store.set_meta(SYNONYMS, json.dumps([rule.to_line() for rule in synonyms.rules], ensure_ascii=False))
             self.store.set_meta(RULES_VERSION, str(self.rules_version + 1))
-            self.synonyms = synonyms
+            self.synonyms, self.rules_version = synonyms, self.rules_version + 1
         return synonyms
 
     @property

@@ -86,8 +86,8 @@ class FilterColumns:
         with self._lock:
             for name, column in self._columns.items():
                 column.replace_rows(rows, [(r, rec[name]) for r, rec in zip(rows, records) if rec.get(name) is not None])
+            size = max(self._size, max(rows) + 1) if len(rows) else self._size
             if len(rows):
-                size = max(self._size, max(rows) + 1)
                 for name, dense in self._sortable.items():
                     if len(dense) < size:
                         dense = self._sortable[name] = np.concatenate([dense, np.full(size - len(dense), np.nan)])
@@ -95,8 +95,7 @@ class FilterColumns:
                     for row, record in zip(rows, records):
                         dense[row] = sort_number(record.get(name))
             self._masks.clear()
-            if len(rows):
-                self._size = max(self._size, max(rows) + 1)
+            self._size = size
 
     def forget(self) -> None:
         """Drop every column and mask (they are rebuilt from the catalogue on next use)."""

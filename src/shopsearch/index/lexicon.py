@@ -49,9 +49,10 @@ class Entity:
 
 
 class CatalogueLexicon:
-    def __init__(self, analyzer: Analyzer, entity_fields: Sequence[str]) -> None:
+    def __init__(self, analyzer: Analyzer, entity_fields: Sequence[str], product_types: bool = True) -> None:
         self.analyzer = analyzer
         self.entity_fields = tuple(entity_fields)
+        self.product_types = product_types  # off: no type is read (each costs a pass over the record's values)
         self.words = TypoCorrector()
         self.suggestions = SuggestIndex(self.words)
         self._entities: dict[tuple[str, ...], dict[str, Counter[str]]] = {}  # key -> field -> spelling -> products
@@ -62,8 +63,9 @@ class CatalogueLexicon:
 
     # -- building and keeping current -------------------------------------------
     @classmethod
-    def build(cls, store: CatalogueStore, analyzer: Analyzer, entity_fields: Sequence[str]) -> "CatalogueLexicon":
-        lexicon = cls(analyzer, entity_fields)
+    def build(cls, store: CatalogueStore, analyzer: Analyzer, entity_fields: Sequence[str],
+              product_types: bool = True) -> "CatalogueLexicon":
+        lexicon = cls(analyzer, entity_fields, product_types)
         for seq, row, record in store.live_records():
             lexicon.seq = max(lexicon.seq, seq)
             if record is not None:
@@ -111,6 +113,8 @@ class CatalogueLexicon:
                                 del self._entities[key]
 
     def _set_type(self, row: int, record: Mapping[str, Any] | None) -> None:
+        if not self.product_types:
+            return
         named = type_key(record) if record is not None else None
         key = self.key(named) if named else ()
         with self._lock:
@@ -141,9 +145,8 @@ class CatalogueLexicon:
         return groups[0][0] if groups else word
 
     # -- reading ------------------------------------------------------------------
-    def entities_in(self, text: str) -> list[Entity]:
-        """The values of entity fields the text names, longest first, left to right, not overlapping."""
-        words = whole_words(text)
+    def entities_in(self, words: Sequence[str]) -> list[Entity]:
+        """The values of entity fields a text's whole words name, longest first, left to right, not overlapping."""
         keys = [self._stem(w) for w in words]
         found: list[Entity] = []
         start = 0

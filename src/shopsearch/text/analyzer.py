@@ -23,20 +23,21 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable, Iterable
 
 import Stemmer
 
 # CJK ideographs, kana and hangul: segmented by jieba rather than split on
 # word boundaries, which these scripts do not have.
-_CJK = (
+CJK = (
     "\u3040-\u30ff"  # hiragana, katakana
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs
     "\uac00-\ud7af"  # hangul
 )
-_CJK_RUN = re.compile(f"[{_CJK}]+")
+_CJK_RUN = re.compile(f"[{CJK}]+")
 # A Latin/number token: letters and digits, joined by the punctuation that
 # model numbers and SKUs use ("dv7-1211ea", "usb-c", "3.5mm", "a/b", "c++").
-_WORD = re.compile(rf"[^\W_{_CJK}]+(?:[-./+&'][^\W_{_CJK}]+)*\+*")
+_WORD = re.compile(rf"[^\W_{CJK}]+(?:[-./+&'][^\W_{CJK}]+)*\+*")
 # Separators between the parts of a compound token; a dot between digits is
 # a decimal point, not a separator ("3.5mm" -> "3.5", "mm").
 _SEPARATORS = re.compile(r"[-/+&']+|(?<!\d)\.|\.(?!\d)")
@@ -84,23 +85,25 @@ def fold(text: str) -> str:
 def whole_words(text: str) -> list[str]:
     """A text's words as typed, folded, without the parts the index also stores ("usb-c" stays one
     word): Latin/number tokens whole, CJK runs cut by jieba's precise mode."""
-    text = fold(text)
-    words: list[str] = []
+    return _split(fold(text), lambda latin: [_without_possessive(w) for w in _WORD.findall(latin)],
+                  lambda run: segmenter().lcut(run))
+
+
+def _split(text: str, latin: Callable[[str], list[str]], cjk: Callable[[str], Iterable[str]]) -> list[str]:
+    """Tokens of an already normalised text: its Latin stretches by `latin`, its CJK runs by `cjk`."""
+    tokens: list[str] = []
     pos = 0
-    for cjk in _CJK_RUN.finditer(text):
-        words.extend(_whole_latin(text[pos:cjk.start()]))
-        words.extend(t for t in segmenter().lcut(cjk.group()) if t.strip())
-        pos = cjk.end()
-    words.extend(_whole_latin(text[pos:]))
-    return words
+    for run in _CJK_RUN.finditer(text):
+        tokens.extend(latin(text[pos:run.start()]))
+        tokens.extend(t for t in cjk(run.group()) if t.strip())
+        pos = run.end()
+    tokens.extend(latin(text[pos:]))
+    return tokens
 
 
-def _whole_latin(text: str) -> list[str]:
-    return [w[:-2] if w.endswith(("'s", "\u2019s")) else w for w in _WORD.findall(text)]
-
-
-def is_cjk(text: str) -> bool:
-    return bool(_CJK_RUN.search(text))
+def _without_possessive(word: str) -> str:
+    """English possessive: "men's" -> "men"."""
+    return word[:-2] if word.endswith(("'s", "\u2019s")) else word
 
 
 @dataclass(frozen=True)
@@ -133,23 +136,13 @@ class Analyzer:
 
 def surface_tokens(text: str) -> list[str]:
     """Normalised surface tokens before stemming: originals, then their parts."""
-    text = normalize(text)
-    tokens: list[str] = []
-    pos = 0
-    for cjk in _CJK_RUN.finditer(text):
-        tokens.extend(_latin_tokens(text[pos : cjk.start()]))
-        tokens.extend(t for t in segmenter().cut_for_search(cjk.group()) if t.strip())
-        pos = cjk.end()
-    tokens.extend(_latin_tokens(text[pos:]))
-    return tokens
+    return _split(normalize(text), _latin_tokens, lambda run: segmenter().cut_for_search(run))
 
 
 def _latin_tokens(text: str) -> list[str]:
     out: list[str] = []
     for match in _WORD.finditer(text):
-        word = match.group()
-        if word.endswith(("'s", "\u2019s")):  # English possessive: "men's" -> "men"
-            word = word[:-2]
+        word = _without_possessive(match.group())
         out.append(word)
         parts = [p for p in _SEPARATORS.split(word) if p]
         if len(parts) == 1:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .analyzer import fold
+from .analyzer import CJK, fold
 
 MAX_ENTRIES = 10_000
 MAX_PHRASE_CHARS = 200
 _ARROW = "=>"
 # Latin words bound a phrase at word edges; CJK text has no spaces, so a CJK phrase matches anywhere.
-_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+_CJK_CHAR = re.compile(f"[{CJK}]")
 
 
 class InvalidSynonyms(ValueError):

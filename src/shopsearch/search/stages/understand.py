@@ -48,11 +48,12 @@ class Understand:
         text = vector_text = understood.text
         alternatives = _synonyms(text, backends.synonyms, analyzer, settings, understood)
         lexicon = backends.lexicon() if settings.typos or settings.entities != "off" else None
+        words = whole_words(text) if lexicon is not None else []
         if lexicon is not None and settings.typos:
-            corrections, vector_text = _corrections(text, plan.query, lexicon, analyzer, settings, understood)
+            corrections, vector_text = _corrections(text, words, plan.query, lexicon, analyzer, settings, understood)
             alternatives += corrections
         if lexicon is not None and settings.entities != "off":
-            conditions += _entities(text, lexicon, context, candidates.boosts, understood)
+            conditions += _entities(words, lexicon, context, candidates.boosts, understood)
         candidates.text, candidates.vector_text = text, vector_text
         candidates.groups = analyzer.groups(text)
         candidates.alternatives = tuple(alternatives)
@@ -83,11 +84,11 @@ def _synonyms(text: str, synonyms: SynonymSet, analyzer: Analyzer, settings: Und
     return alternatives
 
 
-def _corrections(text: str, query: str, lexicon: CatalogueLexicon, analyzer: Analyzer, settings: UnderstandConfig,
-                 understood: Understood) -> tuple[list[Alternative], str]:
+def _corrections(text: str, text_words: list[str], query: str, lexicon: CatalogueLexicon, analyzer: Analyzer,
+                 settings: UnderstandConfig, understood: Understood) -> tuple[list[Alternative], str]:
     """Each word's correction to the catalogue's words, searched beside it; and the text to embed."""
     alternatives, vector_text = [], text
-    words = list(dict.fromkeys(whole_words(text)))
+    words = list(dict.fromkeys(text_words))
     for word in words:
         fixed = lexicon.words.correct(word) if word.isalpha() else None
         # Not a correction: a word of the query already ("night light" is not "light light"),
@@ -104,14 +105,13 @@ def _corrections(text: str, query: str, lexicon: CatalogueLexicon, analyzer: Ana
     return alternatives, vector_text
 
 
-def _entities(text: str, lexicon: CatalogueLexicon, context: SearchContext, boosts: list[tuple[np.ndarray, float]],
+def _entities(words: list[str], lexicon: CatalogueLexicon, context: SearchContext, boosts: list[tuple[np.ndarray, float]],
               understood: Understood) -> list[Condition]:
-    """Brand, category and attribute values the text names, as boosts or filters; the product type as a boost."""
+    """Brand, category and attribute values the text's words name, as boosts or filters; the product type as a boost."""
     settings, backends = context.config.understand, context.backends
     conditions = []
-    words = whole_words(text)
     head = _head(words)
-    for entity in lexicon.entities_in(text):
+    for entity in lexicon.entities_in(words):
         use = _use(entity, head, settings.entities)
         condition = Condition(entity.field, "eq", entity.values)
         if use == "filter":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, NamedTuple
 
-from ..analyzer import fold_accents, normalize, segmenter
+from ..analyzer import CJK, fold_accents, normalize, segmenter
 
 # Joins a whole value's word suffix to its phrase in the sorted index
 # ("suffix\0phrase"), so no key may hold it.
@@ -16,13 +16,11 @@ HIGHEST_CHAR = "\U0010ffff"
 _MAX_NGRAM = 3
 _MAX_TITLE_TOKENS = 32
 
-# The CJK ideographs, kana and hangul that analyzer.py segments with jieba.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 # Full-width forms of the joiners too: tokens are cut from the original text,
 # before NFKC, so that what is shown keeps its original form.
 _JOINERS = "-./+&'\uff0d\uff0e\uff0f\uff0b\uff06\uff07"
-_TOKEN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+(?:[{_JOINERS}][^\W_{_CJK}]+)*\+*")
-_IS_CJK = re.compile(f"[{_CJK}]")
+_TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+(?:[{_JOINERS}][^\W_{CJK}]+)*\+*")
+_IS_CJK = re.compile(f"[{CJK}]")
 _INTEGER = re.compile(r"\d{1,3}")
 _DIGIT = re.compile(r"\d")
 # Punctuation between two tokens ends a phrase ("Bag, Black", "Case - Blue");
