@@ -169,6 +169,8 @@ def test_synonyms_set_list_clear_and_a_bad_file_applies_nothing(indexed, tmp_pat
     refused = run("synonyms", "set", bad, "--data-dir", data)
     assert refused.exit_code == 1 and "line 2:" in refused.output and "nothing was applied" in refused.output
     assert run("synonyms", "list", "--data-dir", data).output == "laptop => notebook\ntv, television\n"
+    assert run("synonyms", "--data-dir", data, "list").output == "laptop => notebook\ntv, television\n"  # as the issue writes it
+    assert run("synonyms", "list").exit_code == 2 and "give --data-dir DIR" in run("synonyms", "list").output
     searched = json.loads(run("search", "laptop", "--data-dir", data, "--json", "--mode", "keyword").output)
     assert searched["understood"]["synonyms"] == [{"phrase": "laptop", "alternatives": ["notebook"]}]
     assert run("synonyms", "clear", "--data-dir", data).exit_code == 0

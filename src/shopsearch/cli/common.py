@@ -25,6 +25,11 @@ def _directory(ctx, param, value: Path | None) -> Path | None:
 data_dir_option = click.option(
     "--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path), callback=_directory,
     help="Index directory.")
+# For a command group and its subcommands, either of which may name the directory:
+# `synonyms --data-dir D set FILE` and `synonyms set FILE --data-dir D`.
+optional_data_dir_option = click.option(
+    "--data-dir", default=None, type=click.Path(file_okay=False, path_type=Path), callback=_directory,
+    help="Index directory.")
 embedding_model_option = click.option(
     "--embedding-model", default=None, metavar="MODEL",
     help="default, e5-nano, qwen3:NAME|FOLDER, st:NAME, openai:URL#MODEL, or a folder (the index's model).")
