@@ -2,9 +2,10 @@
 
 Simulated shoppers, no catalogue nor model: for each judged query, every session ranks the query's
 judged items by true grade plus Gaussian noise (`--noise`, so the order leans toward the truth yet
-every item visits several ranks), shows the first `--page`, and a shopper examines rank r with
-probability 1 / r^0.8 and clicks an examined item with the probability its grade gives (0: 0.05,
-1: 0.2, 2: 0.5, 3: 0.8). PBM is fitted to the sessions and its graded judgments compared with the
+every item visits several ranks), shows the first `--page`, and a shopper (eval/simulate.Shoppers)
+examines rank r with probability 1 / r^0.8 and clicks an examined item with the probability its
+grade gives (0: 0.05, 1: 0.2, 2: 0.5, 3: 0.8). bench_learning.py runs the same shoppers on the
+engine's own rankings. PBM is fitted to the sessions and its graded judgments compared with the
 true grades; raw CTR (clicks / impressions, with the same Beta prior and the same grade cuts) is the
 baseline without position correction. Deterministic (`--seed`).
 
@@ -28,8 +29,9 @@ from tables import log, print_table  # noqa: E402
 
 from shopsearch.behaviour import Session, fit_pbm, graded_judgments  # noqa: E402
 from shopsearch.behaviour.clicks import PRIOR, ClickModel  # noqa: E402
+from shopsearch.eval.simulate import Shoppers  # noqa: E402
 
-CLICK_BY_GRADE = np.array([0.05, 0.2, 0.5, 0.8])
+SHOPPERS = Shoppers()  # examination 1 / r^0.8, clicks by grade 0.05, 0.2, 0.5, 0.8 (eval/simulate.py)
 MIN_IMPRESSIONS = 5
 SWEEP = ((1.0, 2.0), (0.5, 2.0), (0.5, 5.0))  # other priors, (clicks, impressions)
 
@@ -46,12 +48,10 @@ def simulate(truth: dict[str, dict[str, int]], n: int, noise: float, page: int, 
     sessions = []
     for query in sorted(truth):
         items = sorted(truth[query])
-        grades = np.array([truth[query][item] for item in items], dtype=float)
+        grades = SHOPPERS.grades(items, truth[query])
         # All n rankings of the query at once: argsort of noisy grades, one row per session.
         order = np.argsort(-(grades + noise * rng.standard_normal((n, len(items)))), axis=1, kind="stable")[:, :page]
-        shown_n = order.shape[1]
-        gamma = 1.0 / np.arange(1, shown_n + 1) ** 0.8
-        clicks = rng.random(order.shape) < gamma * CLICK_BY_GRADE[grades[order].astype(int)]
+        clicks = SHOPPERS.clicks(grades[order], rng)
         for ranking, clicked in zip(order, clicks):
             sessions.append(Session(query, tuple(items[i] for i in ranking),
                                     frozenset(int(r) + 1 for r in np.flatnonzero(clicked)), frozenset()))
@@ -70,13 +70,15 @@ def raw_ctr(sessions: list[Session], page: int) -> ClickModel:
     return ClickModel(examination=np.ones(page), relevance=relevance, impressions={q: dict(v) for q, v in shown.items()})
 
 
-def agreement(name: str, model: ClickModel, truth: dict[str, dict[str, int]]) -> tuple[list[object], np.ndarray]:
+def agreement(name: str, model: ClickModel, truth: dict[str, dict[str, int]] | dict[str, dict[str, float]]
+              ) -> tuple[list[object], np.ndarray]:
+    """Derived grades against the true ones, over the pairs both judge (a shown item nobody rated has no true grade)."""
     judged = graded_judgments(model, min_impressions=MIN_IMPRESSIONS)
     confusion = np.zeros((4, 4), dtype=int)  # [true, derived]
     rho, tau = [], []
     for query, grades in judged.items():
-        items = sorted(grades)
-        true = [truth[query][d] for d in items]
+        items = sorted(d for d in grades if d in truth.get(query, {}))
+        true = [int(truth[query][d]) for d in items]
         for d, t in zip(items, true):
             confusion[t, int(grades[d])] += 1
         alpha = [model.relevance[query][d] for d in items]
@@ -107,7 +109,7 @@ def main() -> None:
     model = fit_pbm(sessions, max_rank=args.page, prior=PRIOR)
     log(f"fitted PBM on {len(sessions):,} sessions in {time.perf_counter() - started:.2f} s ({model.iterations} iterations)")
 
-    true_gamma = 1.0 / np.arange(1, args.page + 1) ** 0.8
+    true_gamma = SHOPPERS.examination(args.page)
     print_table("Examination by rank", ["rank", "true gamma", "fitted gamma"],
                 [[r + 1, float(true_gamma[r]), float(model.examination[r])] for r in range(args.page)])
     rows, confusions = [], {}

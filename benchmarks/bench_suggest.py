@@ -16,7 +16,12 @@ Measures:
   allocations only), warm() time, `complete` latency p50/p99 over --prefixes prefixes
   of 1-12 characters drawn from the catalogue (a share with one typo, a share CJK),
   and the cost of one item's update (remove old fields, add new ones) on the full
-  index; target: complete p99 <= 5 ms.
+  index; target: complete p99 <= 5 ms;
+- popular queries (--popular, 5,000): a synthetic log of the shop's queries (title words, brands,
+  categories, some typos; Zipf-like clicked counts) read by search.popular.PopularQueries (its
+  refresh: the rule's filter, its own SuggestIndex, warm()), then the same prefixes answered as
+  Engine.suggest does: both indexes' completions merged (text.suggest.popular.merge); the 5 ms
+  target applies to that too.
 
 The synthetic catalogue is deterministic (random.Random(--seed)): a few hundred
 brands, ~200 categories (some Chinese), titles of brand + series + model code +
@@ -38,8 +43,10 @@ import tracemalloc
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from shopsearch.text.analyzer import fold_accents, normalize
+from shopsearch.search.popular import PopularQueries
+from shopsearch.text.analyzer import fold, fold_accents, normalize
 from shopsearch.text.suggest import SuggestIndex, title_phrases
+from shopsearch.text.suggest.popular import merge
 from shopsearch.text.typos import TypoCorrector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -278,6 +285,41 @@ def prefix_workload(items: Sequence[dict[str, str]], n: int, seed: int, typo_sha
     return out
 
 
+def popular_rows(items: Sequence[dict[str, str]], n: int, seed: int) -> list[tuple[str, int, int]]:
+    """n distinct queries as the search log holds them (folded), best first: (query, searches, clicked)."""
+    rng = random.Random(seed + 3)
+    found: dict[str, None] = {}
+    tries = 0
+    while len(found) < n and tries < 50 * n:
+        tries += 1
+        item = rng.choice(items)
+        words = fold(item["title"]).split()
+        shape = rng.random()
+        if shape < 0.2:
+            query = fold(item["category"])
+        elif shape < 0.3:
+            query = f"{fold(item['brand'])} {fold(item['category'])}"
+        else:  # a run of 1-3 title words from anywhere in the title, the odd one misspelt
+            start = rng.randrange(len(words))
+            query = " ".join(words[start:start + rng.randint(1, 3)])
+            last = query.split(" ")[-1]
+            if rng.random() < 0.05 and len(last) >= 5 and last.isalpha():
+                query = query[: len(query) - len(last)] + one_typo(rng, last)
+        if query:
+            found.setdefault(query, None)
+    return [(q, 2 * c, c) for q, c in zip(found, (max(1, int(20_000 / (rank + 1) ** 1.1)) for rank in range(len(found))))]
+
+
+class _Log:
+    """The part of an EventStore that PopularQueries reads, over fixed rows."""
+
+    def __init__(self, rows: list[tuple[str, int, int]]) -> None:
+        self.rows = rows
+
+    def popular_queries(self, since: Any, until: Any, min_searches: int, min_clicked: int, limit: int) -> list[tuple[str, int, int]]:
+        return [r for r in self.rows if r[1] >= min_searches and r[2] >= min_clicked][:limit]
+
+
 def _has_cjk(text: str) -> bool:
     return any("\u3400" <= c <= "\u9fff" for c in text)
 
@@ -419,13 +461,42 @@ def bench_suggest(args: argparse.Namespace) -> dict[str, Any]:
         after.append(clock() - t0)
         after_cpu.append(cpu_clock() - c0)
 
+    # Popular queries: PopularQueries' own refresh over a synthetic log, then both indexes merged per prefix.
+    merged_times: list[float] = []
+    merged_cpu: list[float] = []
+    popular_s, popular_n, with_query = 0.0, 0, 0
+    if args.popular:
+        log_rows = popular_rows(items, args.popular, args.seed)
+        popular = PopularQueries(lambda: _Log(log_rows), limit=args.popular)  # type: ignore[arg-type, return-value]
+        t0 = clock()
+        popular.refresh()
+        popular_s = clock() - t0
+        queries = popular.current()
+        assert queries is not None
+        popular_n = len(queries)
+        for _, p in workload[:300]:
+            queries.complete(p, args.k)
+        for _, p in workload:
+            c0 = cpu_clock()
+            t0 = clock()
+            got = merge(index.complete(p, args.k), queries.complete(p, args.k), args.k)
+            merged_times.append(clock() - t0)
+            merged_cpu.append(cpu_clock() - c0)
+            with_query += any(s.kind == "query" for s in got)
+        popular.close()
+        log(f"suggest: {popular_n:,} popular queries read in {popular_s:.2f} s; {with_query / len(workload):.0%} of prefixes offer one")
+
     order = ["1-2 chars", "3-5 chars", "6-12 chars", "typo", "cjk"]
     rows = [[g, len(times[g]), pctl(times[g], 50) * 1e3, pctl(times[g], 99) * 1e3, max(times[g]) * 1e3] for g in order if g in times]
     rows.append(["all", len(all_times), pctl(all_times, 50) * 1e3, pctl(all_times, 99) * 1e3, max(all_times) * 1e3])
     rows.append(["all, after updates", len(after), pctl(after, 50) * 1e3, pctl(after, 99) * 1e3, max(after) * 1e3])
     rows.append(["all, thread CPU time", len(cpu_times), pctl(cpu_times, 50) * 1e3, pctl(cpu_times, 99) * 1e3, max(cpu_times) * 1e3])
     rows.append(["all, after updates, CPU time", len(after_cpu), pctl(after_cpu, 50) * 1e3, pctl(after_cpu, 99) * 1e3, max(after_cpu) * 1e3])
-    p99 = max(pctl(all_times, 99), pctl(after, 99)) * 1e3
+    if merged_times:
+        rows.append([f"all, with {popular_n:,} popular queries merged", len(merged_times), pctl(merged_times, 50) * 1e3,
+                     pctl(merged_times, 99) * 1e3, max(merged_times) * 1e3])
+        rows.append(["the same, CPU time", len(merged_cpu), pctl(merged_cpu, 50) * 1e3, pctl(merged_cpu, 99) * 1e3, max(merged_cpu) * 1e3])
+    p99 = max(pctl(all_times, 99), pctl(after, 99), pctl(merged_times, 99) if merged_times else 0.0) * 1e3
     build_rows = [
         ["items", len(items)],
         ["values added (title + brand + category)", values],
@@ -445,6 +516,9 @@ def bench_suggest(args: argparse.Namespace) -> dict[str, Any]:
         ["update p99 us", pctl(update_times, 99) * 1e6],
         ["prefixes with no completion %", empty / len(workload) * 100],
     ]
+    if args.popular:
+        build_rows += [["popular queries held (of --popular)", popular_n], ["popular queries' refresh (filter, index, warm) s", popular_s],
+                       ["prefixes offered a popular query %", with_query / len(workload) * 100]]
     print_table(f"suggest: build ({source})", ["measure", "value"], build_rows)
     print_table(f"suggest: complete(prefix, k={args.k}) latency, ms (wall clock unless said)", ["prefixes", "n", "p50", "p99", "max"], rows)
     passed = p99 <= TARGETS["complete_p99_ms"]
@@ -460,6 +534,9 @@ def bench_suggest(args: argparse.Namespace) -> dict[str, Any]:
         "complete_cpu_p99_ms": max(pctl(cpu_times, 99), pctl(after_cpu, 99)) * 1e3,
         "groups": {r[0]: {"p50_ms": r[2], "p99_ms": r[3]} for r in rows},
         "update_p50_us": pctl(update_times, 50) * 1e6,
+        "popular": {"queries": popular_n, "refresh_s": popular_s,
+                    "merged_p50_ms": pctl(merged_times, 50) * 1e3 if merged_times else None,
+                    "merged_p99_ms": pctl(merged_times, 99) * 1e3 if merged_times else None},
         "pass": passed,
         "examples": {p: [s.text for s in index.complete(p, 5)] for p in args.show},
     }
@@ -474,6 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cjk-share", type=float, default=0.08, help="share of CJK prefixes")
     ap.add_argument("-k", type=int, default=8)
     ap.add_argument("--updates", type=int, default=2000, help="item updates timed on the full index")
+    ap.add_argument("--popular", type=int, default=5000, help="popular queries merged into the suggestions (0: none)")
     ap.add_argument("--vocab", type=int, default=50_000, help="typo corrector vocabulary size")
     ap.add_argument("--lookups", type=int, default=5000, help="corrector lookups per group")
     ap.add_argument("--memory", choices=("rss", "tracemalloc"), default="rss")

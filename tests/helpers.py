@@ -143,7 +143,13 @@ def start_server(data, key: str):
 
 def stop_server(process) -> None:
     import signal
+    import subprocess
 
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a request stuck in a worker thread: never leave the server behind
+            process.kill()
+            process.wait(timeout=10)
+            raise

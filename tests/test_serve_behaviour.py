@@ -83,6 +83,49 @@ def test_a_bad_analytics_window_is_a_400_naming_it(served, params, param):
     assert response.status_code == 400 and response.json()["error"]["param"] == param
 
 
+def test_the_series_counts_the_same_searches_in_time_buckets(served):
+    client = served[0]
+    answers = [search(client, "laptop bag") for _ in range(3)] + [search(client, "zzzz qqqq")]
+    client.post("/v1/events", json={"events": [
+        {"type": "click", "query_id": answers[0]["query_id"], "item_id": answers[0]["results"][0]["id"], "position": 1}]})
+    series = client.get("/v1/analytics/series").json()
+    assert series["interval"] == 60.0 and series["since"] % 60 == 0 and series["until"] - series["since"] >= 60
+    assert sum(b["searches"] for b in series["buckets"]) == 4
+    figures = client.get("/v1/analytics").json()
+    if len(series["buckets"]) == 1:  # the searches took under a minute, most likely in one bucket
+        bucket = series["buckets"][0]
+        assert {k: bucket[k] for k in ("searches", "ctr", "no_result_rate")} == {k: figures[k] for k in ("searches", "ctr", "no_result_rate")}
+    day = client.get("/v1/analytics/series", params={"since": 0, "until": 86400}).json()
+    assert day["interval"] == 900 and len(day["buckets"]) == 96 and day["buckets"][1]["start"] == 900
+    assert client.get("/v1/analytics/series", params={"since": 0, "until": 3600, "interval": 600}).json()["interval"] == 600
+
+
+@pytest.mark.parametrize("params, param, code", [
+    ({"since": 10, "until": 5}, "since", "invalid_window"), ({"until": "inf"}, "until", "invalid_window"),
+    ({"interval": 0.5}, "interval", "invalid_interval"), ({"interval": "nan"}, "interval", "invalid_interval"),
+    ({"interval": "hourly"}, "interval", None), ({"since": 0, "until": 1e9, "interval": 60}, "interval", "too_many_buckets")])
+def test_a_bad_series_request_is_a_400_naming_it(served, params, param, code):
+    response = served[0].get("/v1/analytics/series", params=params)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param and (code is None or error["code"] == code)
+    if code == "too_many_buckets":
+        assert "over the limit of 1,000" in error["message"]
+
+
+def test_the_series_is_an_admin_route(tmp_path):
+    engine = Engine.open(tmp_path / "data", embedder=HashEmbedder())
+    settings = ServeSettings(cache="none", api_keys=("front search", "boss"))
+    try:
+        with TestClient(create_app(engine, settings), raise_server_exceptions=False) as client:
+            front = client.get("/v1/analytics/series", headers={"Authorization": "Bearer front"})
+            assert front.status_code == 403 and front.json()["error"]["code"] == "insufficient_scope"
+            boss = client.get("/v1/analytics/series", headers={"Authorization": "Bearer boss"})
+            assert boss.status_code == 200 and boss.json()["buckets"] == []
+    finally:
+        engine.close()
+
+
 def test_too_many_events_are_refused_whole(served):
     client = served[0]
     query_id = search(client, "laptop bag")["query_id"]

@@ -74,3 +74,34 @@ def test_suggest_completes_prefixes_and_refuses_an_overlong_one(client):
     long = client.get("/v1/suggest", params={"q": "x" * 51})
     assert long.status_code == 400 and long.json()["error"]["param"] == "q"
     assert client.get("/v1/suggest", params={"q": "lap", "k": 0}).json()["error"]["param"] == "k"
+
+
+def test_popular_searches_join_the_suggestions(tmp_path):
+    engine = Engine.open(tmp_path / "data", embedder=HashEmbedder())
+    engine.upsert(PRODUCTS)
+    try:
+        with TestClient(create_app(engine, ServeSettings(cache="memory")), raise_server_exceptions=False) as client:
+            def searched(query, times, clicked):
+                for i in range(times):
+                    answer = client.post("/v1/search", json={"query": query, "mode": "keyword"}).json()
+                    if i < clicked:
+                        hit = answer["results"][0]["id"]
+                        event = {"type": "click", "query_id": answer["query_id"], "item_id": hit, "position": 1}
+                        assert client.post("/v1/events", json={"events": [event]}).json()["accepted"] == 1
+
+            before = client.get("/v1/suggest", params={"q": "lap"}).json()["data"]
+            assert all(s["kind"] != "query" for s in before)
+            searched("Laptop BAG", 3, 3)  # logged folded: "laptop bag"
+            searched("slim laptop", 2, 1)
+            searched("laptop once", 1, 1)  # once is noise
+            searched("laptop nylon", 2, 0)  # found nothing anyone clicked
+            engine.refresh_popular()
+            found = client.get("/v1/suggest", params={"q": "lap"}).json()["data"]
+        by_text = {s["text"].lower(): s for s in found}
+        assert len(by_text) == len(found)  # no text twice
+        assert by_text["laptop bag"]["kind"] == "query" and by_text["laptop bag"]["score"] == pytest.approx(3 * 1.1)
+        assert found[0]["text"] == "Laptop bag"  # the catalogue's spelling, now first
+        assert by_text["slim laptop"]["kind"] == "query"
+        assert "laptop once" not in by_text and "laptop nylon" not in by_text
+    finally:
+        engine.close()

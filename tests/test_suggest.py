@@ -1,4 +1,5 @@
 import threading
+import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -330,3 +331,142 @@ def test_concurrent_readers_and_a_writer():
     for t in threads:
         t.join()
     assert not errors
+
+
+# -- popular queries: which ones, how they join the catalogue's completions, and their refresh --
+
+from shopsearch.search.popular import PopularQueries  # noqa: E402
+from shopsearch.text.suggest.popular import MAX_CHARS, merge, phrase_key, suggestible  # noqa: E402
+
+
+@pytest.mark.parametrize("query, ok", [
+    ("laptop bag", True), ("iphone 15 pro 256gb", True), ("蓝牙耳机", True), ("dv7-1211ea", True),
+    ("x", False), ("jane.doe@example.com", False), ("+34 612 345 678", False), ("4006381333931", False),
+    ("a" * (MAX_CHARS + 1), False), ("rtx 4090 laptop", True)])
+def test_suggestible_queries(query, ok):
+    assert suggestible(query) is ok
+
+
+@given(st.text(max_size=80))
+def test_no_suggested_query_holds_an_address_or_is_long(text):
+    if suggestible(text):
+        assert "@" not in text and 2 <= len(text.strip()) <= MAX_CHARS
+
+
+def ranked(items):
+    """A list in an index's own order: exact first, then score descending, then normalised text."""
+    return sorted(items, key=lambda s: (s.fuzzy, -s.score, phrase_key(s.text)))
+
+
+suggestions = st.builds(Suggestion, st.sampled_from(["Laptop", "laptop bag", "Laptop Bag", "USB-C", "usb c", "蓝牙 耳机",
+                                                     "蓝牙耳机", "Bag", "hat", "Hat"]),
+                        st.sampled_from(["title", "brand", "query"]), st.sampled_from([1.0, 1.1, 2.5, 3.0, 7.7]), st.booleans())
+
+
+def unique(items):
+    seen: dict[str, Suggestion] = {}
+    for s in items:
+        seen.setdefault(phrase_key(s.text), s)
+    return list(seen.values())
+
+
+@given(st.lists(suggestions, max_size=10), st.lists(suggestions, max_size=10), st.integers(1, 8))
+def test_merging_two_top_lists_is_the_top_of_merging_everything(catalogue, popular, k):
+    catalogue, popular = ranked(unique(catalogue)), ranked(unique(popular))
+    merged = merge(catalogue[:k], popular[:k], k)
+    # The same, but for the text of a phrase the catalogue ranks below its own top k (then the query's).
+    assert [(phrase_key(s.text), s.kind, s.score, s.fuzzy) for s in merged] == [
+        (phrase_key(s.text), s.kind, s.score, s.fuzzy) for s in merge(catalogue, popular, k)]
+    catalogue, popular = catalogue[:k], popular[:k]
+    keys = [phrase_key(s.text) for s in merged]
+    assert len(keys) == len(set(keys)) and len(merged) <= k  # one per normalised text
+    assert merged == ranked(merged)  # exact before fuzzy, by score
+    everything = {phrase_key(s.text): s for s in popular} | {phrase_key(s.text): s for s in catalogue}
+    for s in merged:
+        key = phrase_key(s.text)
+        if key in {phrase_key(c.text) for c in catalogue}:
+            assert s.text == next(c.text for c in catalogue if phrase_key(c.text) == key)  # the shop's spelling
+        found = [x for x in catalogue + popular if phrase_key(x.text) == key]
+        assert s.fuzzy == all(x.fuzzy for x in found)  # exact where either found it exactly, with that score
+        assert s.score == max(x.score for x in found if x.fuzzy == s.fuzzy)
+        assert key in everything
+
+
+def test_a_popular_query_lifts_or_joins_the_catalogue_completions():
+    catalogue = [Suggestion("Laptop Bags", "category", 5.0), Suggestion("Laptop Bag", "title", 3.0)]
+    popular = [Suggestion("laptop bag", "query", 11.0), Suggestion("laptop bag for 15 inch", "query", 2.2)]
+    assert merge(catalogue, popular, 8) == [Suggestion("Laptop Bag", "query", 11.0), Suggestion("Laptop Bags", "category", 5.0),
+                                            Suggestion("laptop bag for 15 inch", "query", 2.2)]
+
+
+class FakeLog:
+    """popular_queries from a list, optionally holding every call until `gate` is set."""
+
+    def __init__(self, rows, gate=None, fail=False):
+        self.rows, self.gate, self.fail, self.calls = rows, gate, fail, []
+
+    def popular_queries(self, since, until, min_searches, min_clicked, limit):
+        self.calls.append((since, until, min_searches, min_clicked, limit))
+        if self.gate is not None:
+            assert self.gate.wait(10)
+        if self.fail:
+            raise RuntimeError("the log is closed")
+        return self.rows[:limit]
+
+
+ROWS = [("laptop bag", 9, 6), ("usb charger", 4, 2), ("jane@example.com", 5, 3), ("lamp", 2, 1)]
+
+
+def test_popular_queries_are_read_in_the_background_and_never_waited_for():
+    gate = threading.Event()
+    log = FakeLog(ROWS, gate)
+    popular = PopularQueries(lambda: log, days=30, min_searches=2, min_clicked=1, clock=lambda: 100 * 86400.0)
+    started = time.perf_counter()
+    assert popular.current() is None  # the first call starts the read and returns at once
+    assert popular.current() is None and len(log.calls) == 1  # one read at a time
+    assert time.perf_counter() - started < 0.5
+    gate.set()
+    popular.refresh()  # waits for the read in flight
+    index = popular.current()
+    assert log.calls[0] == (70 * 86400.0, None, 2, 1, 5000)
+    assert texts(index.complete("la")) == ["laptop bag", "lamp"]  # by clicked searches
+    assert index.complete("lap")[0] == Suggestion("laptop bag", "query", 6 * 1.1)
+    assert index.complete("bag")[0].text == "laptop bag"  # a word inside a query, as for categories
+    assert index.complete("jane") == []  # an e-mail address is never offered
+    popular.close()
+
+
+def test_a_stale_snapshot_is_replaced_and_a_failed_read_keeps_it(caplog):
+    log = FakeLog(ROWS[:1])
+    popular = PopularQueries(lambda: log, refresh_s=0.05)
+    popular.refresh()
+    assert texts(popular.current().complete("l")) == ["laptop bag"]
+    log.rows = ROWS
+    time.sleep(0.06)
+    popular.current()  # stale: a new read starts
+    popular.refresh()
+    assert texts(popular.current().complete("l")) == ["laptop bag", "lamp"]
+    log.fail = True
+    popular.refresh()
+    assert "popular queries not refreshed: the log is closed" in caplog.text
+    assert texts(popular.current().complete("l")) == ["laptop bag", "lamp"]
+    popular.close()
+    reads = len(log.calls)
+    popular.refresh()
+    popular.current()
+    assert len(log.calls) == reads  # closed: no more reads
+
+
+def test_popular_queries_off_or_without_a_log():
+    calls = []
+    off = PopularQueries(lambda: calls.append(1), days=0)
+    assert off.current() is None and not off.enabled
+    off.refresh()
+    assert calls == []
+    nothing = PopularQueries(lambda: None)
+    nothing.refresh()
+    assert nothing.current() is None
+    with pytest.raises(ValueError, match="days"):
+        PopularQueries(lambda: None, days=-1)
+    with pytest.raises(ValueError, match="min_searches"):
+        PopularQueries(lambda: None, min_searches=0)

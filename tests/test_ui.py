@@ -84,7 +84,7 @@ def servers(tmp_path_factory, embedder, icecat_items):
     degraded = Engine.open(data / "degraded", embedder=QueriesDown(embedder))
     settings = ServeSettings(judgments_dir=str(judgments), cache="none")
     started = [_serve(main, dataclasses.replace(settings, api_keys=(KEY,))), _serve(degraded, settings)]
-    yield {"main": started[0][0], "degraded": started[1][0]}
+    yield {"main": started[0][0], "degraded": started[1][0], "data": data}
     for _, server, thread in started:
         server.should_exit = True
         thread.join(timeout=30)
@@ -518,3 +518,126 @@ def test_a_click_on_a_result_card_is_reported_as_an_event(page, servers):
     while clicks() < before + 1 and time.time() < deadline:
         time.sleep(0.1)
     assert clicks() == pytest.approx(before + 1)
+
+
+# -- the analytics tab: the figures of a known search log, their plots, and the worst queries opened explained --
+
+HOUR = 3600.0
+# (query, hours ago, results, variant, events as (type, position)): 9 searches in the last 7 days, 6 in the last day.
+KNOWN_LOG = [
+    ("laptop bag", 1, 10, "control", [("click", 1), ("purchase", 1)]), ("laptop bag", 2, 10, "treatment", []),
+    ("laptop bag", 30, 10, None, [("click", 3)]), ("laptop bag", 50, 10, None, []),
+    ("usb cable", 3, 8, "control", []), ("usb cable", 4, 8, None, []),
+    ("zebra unicorn", 5, 0, None, []), ("zebra unicorn", 6, 0, None, []), ("zebra unicorn", 80, 0, None, []),
+    ("battery", 240, 5, None, [("click", 2)]),
+]
+
+
+@pytest.fixture(scope="module")
+def analytics_server(servers, embedder):
+    """The main catalogue (opened read-only: the main server holds its lock) over a search log of its own."""
+    import math
+
+    from shopsearch import Engine
+    from shopsearch.behaviour import Event, SearchRecord, SqliteEventStore
+
+    log = SqliteEventStore(servers["data"] / "analytics-events.sqlite", retention_days=math.inf)
+    now = time.time()
+    for i, (query, hours, results, variant, _) in enumerate(KNOWN_LOG):
+        log.log_search(SearchRecord(f"known-{i}", query, None, variant, ("1751314",) * min(results, 3), results, now - hours * HOUR))
+    assert log.add_events([Event(kind, f"known-{i}", "1751314", position, None, now)
+                           for i, (*_, events) in enumerate(KNOWN_LOG) for kind, position in events]) == []
+    engine = Engine.open(servers["data"] / "main", embedder=embedder, events=log)
+    assert engine.read_only
+    settings = ServeSettings(cache="none", api_keys=(KEY,))
+    url, server, thread = _serve(engine, settings)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=30)
+    engine.close()
+
+
+def figure(page, key):
+    return page.locator(f"#analytics-figures [data-figure={key}] dd")
+
+
+def test_the_analytics_tab_shows_the_figures_plots_and_worst_queries(page, analytics_server):
+    expect = sync_api.expect
+    elsewhere = []
+    page.on("request", lambda r: elsewhere.append(r.url) if not r.url.startswith(analytics_server) else None)
+    page.goto(analytics_server + "/")
+    page.get_by_role("tab", name="Analytics").click()
+    # The analytics routes want the key: the page asks for it, then loads with it.
+    expect(page.locator("#error")).to_contain_text("API key")
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Use key").click()
+
+    # The last 7 days (the default): 9 searches, 3 without results, 2 clicked, 1 bought; clicks at 1 and 3.
+    expect(page.locator("#analytics-status")).to_contain_text("9 searches in the last 7 days")
+    expect(page.locator("#error")).to_be_hidden()
+    expect(figure(page, "searches")).to_have_text("9")
+    expect(figure(page, "no_result_rate")).to_have_text("33.3%")
+    expect(figure(page, "no_click_rate")).to_have_text("77.8%")
+    expect(figure(page, "ctr")).to_have_text("22.2%")
+    expect(figure(page, "conversion_rate")).to_have_text("11.1%")
+    expect(figure(page, "mean_click_position")).to_have_text("2.00")
+    variants = page.locator("#variants-table tbody tr")
+    expect(variants).to_have_count(2)
+    expect(page.locator("#variants-table tr[data-variant=control] td").first).to_have_text("2")
+    expect(page.locator("#variants-table tr[data-variant=treatment] td").nth(3)).to_have_text("0.0%")  # no click
+
+    # One plot per figure, one bar per 2-hour bucket of the week; a rate only where a bucket had searches.
+    charts = page.locator("#analytics-plots figure.chart")
+    expect(charts).to_have_count(6)
+    bars = page.locator("#analytics-plots [data-figure=searches] rect.bar")
+    assert 84 <= bars.count() <= 85
+    heights = bars.evaluate_all("bars => bars.map(b => Number(b.getAttribute('height')))")
+    busy = sum(h > 0 for h in heights)
+    assert 5 <= busy <= 9  # 9 searches, some sharing a bucket
+    expect(page.locator("#analytics-plots [data-figure=ctr] circle.point")).to_have_count(busy)
+    expect(page.locator("#analytics-plots [data-figure=searches] svg")).to_have_attribute("aria-label", re.compile(r"per 2 hours"))
+
+    # The worst queries, each with its count.
+    no_result = page.locator("#no-result-queries li")
+    expect(no_result).to_have_count(1)
+    expect(no_result.first).to_contain_text("zebra unicorn")
+    expect(no_result.first.locator(".count")).to_have_text("3")
+    no_click = page.locator("#no-click-queries li")
+    expect(no_click).to_have_text([re.compile(r"laptop bag\s*2"), re.compile(r"usb cable\s*2")])
+    shot(page, "analytics")
+
+    # Other windows: the last day, and the whole log.
+    page.get_by_label("Window", exact=True).select_option(label="Last day")
+    expect(figure(page, "searches")).to_have_text("6")
+    expect(no_result.first.locator(".count")).to_have_text("2")
+    expect(page.locator("#analytics-plots [data-figure=searches] svg")).to_have_attribute("aria-label", re.compile(r"per 15 minutes"))
+    page.get_by_label("Window", exact=True).select_option(label="All")
+    expect(figure(page, "searches")).to_have_text("10")
+    expect(page.locator("#analytics-status")).to_contain_text("in the whole log")
+
+    # A worst query opens in the search tab, searched, with every result's explanation open.
+    page.locator("#no-click-queries").get_by_role("link", name="laptop bag").click()
+    expect(page.get_by_role("tab", name="Search")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#panel-analytics")).to_be_hidden()
+    expect(page.get_by_label("Search products")).to_have_value("laptop bag")
+    expect(page).to_have_url(re.compile(r"q=laptop\+bag.*why=1"))
+    expect(page.locator("#why-all")).to_be_checked()
+    cards = page.locator("#results > li")
+    expect(cards).to_have_count(10)
+    expect(page.locator("#results details[open]")).to_have_count(10)
+    expect(cards.first.locator("table.why tr", has_text="keyword (BM25)")).to_be_visible()
+    shot(page, "analytics-query-explained")
+    # The view toggle folds them again, and the address follows; the link itself reproduces the view.
+    page.locator("#why-all").uncheck()
+    expect(page.locator("#results details[open]")).to_have_count(0)
+    expect(page).not_to_have_url(re.compile(r"why=1"))
+    page.goto(analytics_server + "/?q=usb+cable&why=1")
+    expect(page.locator("#results details[open]").first).to_be_visible()
+
+    # At phone width the tab fits the screen: figures wrap, plots stack, the variant table scrolls.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("tab", name="Analytics").click()
+    expect(page.locator("#analytics-plots figure.chart")).to_have_count(6)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    shot(page, "analytics-phone")
+    assert elsewhere == []  # nothing loaded from anywhere else: the page works offline

@@ -197,9 +197,20 @@ class UnderstandConfig(Validated):
     # dev queries 0.1 cost 0.004 nDCG@10 (docs/benchmarks.md), the titles' head nouns being
     # too often a colour or a spec word there.
     type_boost: float = 0.0
+    # Suggestions also offer the shop's popular searches (search/popular.py): queries searched with
+    # results at least popular_min_searches times over the last popular_days, at least
+    # popular_min_clicked of those searches with a click. popular_days = 0 turns them off.
+    popular_days: float = 30.0
+    popular_min_searches: int = 2
+    popular_min_clicked: int = 1
 
     def _check(self) -> None:
         _require(0 <= self.around < 1, f"around must be from 0 up to (not including) 1, got {self.around}")
+        _require(math.isfinite(self.popular_days) and self.popular_days >= 0,
+                 f"popular_days must be finite and non-negative (0: off), got {self.popular_days}")
+        _require(self.popular_min_searches >= 1 and self.popular_min_clicked >= 0,
+                 f"popular_min_searches must be at least 1 and popular_min_clicked not negative, got "
+                 f"{self.popular_min_searches} and {self.popular_min_clicked}")
         for name in ("typo_weight", "synonym_weight", "entity_boost", "type_boost"):
             value = getattr(self, name)
             _require(math.isfinite(value) and value >= 0, f"{name} must be finite and non-negative, got {value}")

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from .experiments import Experiment, Outcome
 
 EVENT_TYPES = ("click", "add_to_cart", "purchase")
 
@@ -31,6 +34,7 @@ class SearchRecord:
     shown: tuple[str, ...]  # item ids in the order shown; position = index + 1
     results: int  # how many results the search had (0 = a no-result search)
     time: float  # unix seconds
+    teams: str | None = None  # interleaving: the team ('0' or '1') that contributed each item shown
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,21 @@ class EventStore(Protocol):
 
     def analytics(self, since: float | None = None, until: float | None = None, top: int = 20) -> dict[str, Any]: ...
 
+    def series(self, since: float | None = None, until: float | None = None,
+               interval: float | None = None) -> dict[str, Any]: ...
+
+    def popular_queries(self, since: float | None = None, until: float | None = None, min_searches: int = 2,
+                        min_clicked: int = 1, limit: int = 5000) -> list[tuple[str, int, int]]: ...
+
     def sessions(self, since: float | None = None, until: float | None = None) -> Iterator[Session]: ...
+
+    def add_experiment(self, experiment: Experiment) -> None: ...
+
+    def stop_experiment(self, name: str, when: float) -> Experiment | None: ...
+
+    def experiments(self) -> list[Experiment]: ...
+
+    def experiment_outcome(self, experiment: Experiment) -> Outcome: ...
 
     def prune(self, before: float) -> int: ...
 

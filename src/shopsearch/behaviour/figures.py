@@ -93,6 +93,107 @@ def window(since: float | None, until: float | None) -> tuple[float, float]:
     return (-math.inf if since is None else float(since), math.inf if until is None else float(until))
 
 
+# -- the figures over time (series) ------------------------------------------------
+# A plot has no use for more points, and each bucket is one statement: the cap bounds a request's work.
+MAX_BUCKETS = 1000
+TARGET_BUCKETS = 100  # the default interval cuts a window into at most this many
+MIN_INTERVAL = 1.0  # seconds
+DAY = 86_400
+# Default intervals: whole minutes, hours, then days, so that bucket starts read as round times.
+NICE_INTERVALS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, DAY)
+
+
+class TooManyBuckets(ValueError):
+    """A series that would hold more than MAX_BUCKETS buckets."""
+
+
+class Bucket(NamedTuple):
+    start: float  # on the grid of multiples of the interval from the unix epoch, so every call agrees
+    lo: float  # [lo, hi): the part of [start, start + interval) inside the window
+    hi: float
+
+
+def bucket_count(since: float, until: float, interval: float) -> int:
+    """How many grid buckets [since, until) touches (one at least: a division may round a tiny window to none)."""
+    return max(1, math.ceil(until / interval) - math.floor(since / interval)) if until > since else 0
+
+
+def check_series(since: float | None, until: float | None, interval: float | None) -> None:
+    """ValueError naming the first bad argument."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
+            raise ValueError(f"{name} must be a finite number of unix seconds, not {value!r}")
+    if since is not None and until is not None and since > until:
+        raise ValueError(f"since ({since:g}) is after until ({until:g})")
+    if interval is not None and not (isinstance(interval, (int, float)) and math.isfinite(interval)
+                                     and interval >= MIN_INTERVAL):
+        raise ValueError(f"interval must be a finite number of seconds >= {MIN_INTERVAL:g}, not {interval!r}")
+
+
+def default_interval(since: float, until: float, target: int = TARGET_BUCKETS) -> float:
+    """The shortest of NICE_INTERVALS, else whole days, cutting [since, until) into at most `target` buckets."""
+    for interval in NICE_INTERVALS:
+        if bucket_count(since, until, interval) <= target:
+            return float(interval)
+    span = until / DAY - since / DAY  # in days; finite where until - since would overflow
+    days = max(1, math.ceil(span / target))
+    for more in range(3):  # the grid's alignment can cost one bucket more
+        if bucket_count(since, until, (days + more) * DAY) <= target:
+            return float((days + more) * DAY)
+    # ceil(span / d) + 1 buckets at most: this many days always fits (a window of centuries and beyond).
+    return float(max(days + 3, math.ceil(span / max(1, target - 1))) * DAY)
+
+
+class Window(NamedTuple):
+    since: float | None  # [since, until); None: an open end with no search stored to put it at
+    until: float | None
+    interval: float
+
+
+def series_window(since: float | None, until: float | None, first: float | None, last: float | None,
+                  interval: float | None) -> Window:
+    """The window and interval of a series. A bound left None is the edge of the bucket holding the oldest
+    (first) or newest (last) search stored, which adds no search (None with an empty log). interval None:
+    default_interval over the window."""
+    check_series(since, until, interval)
+    newest = 0.0
+    if since is None or until is None:
+        if first is None or last is None:
+            return Window(since, until, float(interval or NICE_INTERVALS[0]))
+        newest = float(last)
+        lo = float(first) if since is None else float(since)
+        hi = math.nextafter(newest, math.inf) if until is None else float(until)
+    else:
+        lo, hi = float(since), float(until)
+    if hi <= lo:  # an open end that the log does not reach: nothing to count
+        return Window(lo, lo, float(interval or NICE_INTERVALS[0]))
+    step = float(interval) if interval is not None else default_interval(lo, hi)
+    # min/max: a rounded division must not put the snapped edge past the search it has to include.
+    if since is None:
+        lo = min(lo, math.floor(lo / step) * step)
+    if until is None:
+        hi = max(hi, (math.floor(newest / step) + 1) * step)
+    return Window(lo, hi, step)
+
+
+def buckets(since: float, until: float, interval: float, limit: int = MAX_BUCKETS) -> list[Bucket]:
+    """The grid buckets [since, until) touches, each clipped to the window: their [lo, hi) tile it exactly."""
+    n = bucket_count(since, until, interval)
+    if n > limit:
+        raise TooManyBuckets(f"{n:,} buckets of {interval:g} s between {since:g} and {until:g}, over the limit of "
+                             f"{limit:,}: ask for a longer interval or a shorter window")
+    first = math.floor(since / interval)
+    starts = [float((first + i) * interval) for i in range(n)]
+    # Inner edges are grid points clipped into the window, so the pieces never overlap nor leave a gap.
+    edges = [since, *(min(max(s, since), until) for s in starts[1:]), until]
+    return [Bucket(start, lo, hi) for start, lo, hi in zip(starts, edges, edges[1:])]
+
+
+def series_figures(spans: Sequence[Bucket], rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Per bucket, its start and rates() of its SERIES_BUCKET row (six aggregates, NULL sums over no rows)."""
+    return [{"start": span.start, **rates(Counts(*(value or 0 for value in row)))} for span, row in zip(spans, rows)]
+
+
 class EventBatch(NamedTuple):
     unknown: list[int]  # indexes into the batch of events whose query_id is no logged search
     rows: list[tuple[int, int, str, int, str | None, float]]  # events rows: search, type, item, position, user, time

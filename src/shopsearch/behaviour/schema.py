@@ -7,12 +7,13 @@ the time window, and each statement reads one covering index and never the table
 
 - `searches_by_time` (time, ...every column analytics reads): narrow windows (under 5% of the
   searches stored, counted through this index up to that budget), where a range scan plus a small
-  sort for GROUP BY is cheapest; also what `prune` walks.
+  sort for GROUP BY is cheapest; also what `prune` walks, and `series`, one range per time bucket.
 - `searches_by_variant` (variant, time, ...): wide windows' totals and per-variant figures in one
   ordered walk, GROUP BY variant needing no sort (the NULL group is searches outside experiments).
 - `searches_by_query` (query, time, results, clicks): wide windows' query lists, an ordered walk
-  that GROUP BY query needs no sort for. Sorting 2 million rows for a GROUP BY costs about six
-  times the walk, which is why the wide windows do not use the time index.
+  that GROUP BY query needs no sort for; also the popular queries that suggestions offer. Sorting
+  2 million rows for a GROUP BY costs about six times the walk, which is why the wide windows do not
+  use the time index.
 
 A query's text is stored once in `queries` and searches refer to it by integer, so the index
 entries stay ~30 bytes and the grouping compares integers. Variant names likewise. Event types
@@ -33,7 +34,7 @@ from typing import Iterator, Sequence, TypeVar
 
 from .events import EVENT_TYPES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: searches.teams and the experiments table
 
 TYPE_CODES = {name: code for code, name in enumerate(EVENT_TYPES)}
 
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS searches (
     user_id TEXT,
     shown TEXT NOT NULL,               -- JSON array of item ids, position = index + 1
     results INTEGER NOT NULL,
+    teams TEXT,                        -- interleaving: the team ('0' or '1') of each position shown
     clicks INTEGER NOT NULL DEFAULT 0,
     carts INTEGER NOT NULL DEFAULT 0,
     purchases INTEGER NOT NULL DEFAULT 0,
@@ -62,6 +64,13 @@ CREATE TABLE IF NOT EXISTS events (
     position INTEGER NOT NULL,
     user_id TEXT,
     timestamp REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS experiments (
+    name TEXT PRIMARY KEY,
+    method TEXT NOT NULL,
+    variants TEXT NOT NULL,            -- JSON object: variant name -> search parameters, in order
+    started REAL NOT NULL,
+    stopped REAL
 );
 """
 
@@ -108,19 +117,52 @@ SELECT list, queries.text, c FROM picked JOIN queries ON queries.id = picked.que
 """
 
 # The writer's statements.
-INSERT_SEARCH = ("INSERT OR IGNORE INTO searches (query_id, time, query, variant, user_id, shown, results) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?)")
+INSERT_SEARCH = ("INSERT OR IGNORE INTO searches (query_id, time, query, variant, user_id, shown, results, teams) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 INSERT_EVENT = "INSERT INTO events (search, type, item_id, position, user_id, timestamp) VALUES (?, ?, ?, ?, ?, ?)"
 ADD_COUNTERS = ("UPDATE searches SET clicks = clicks + ?, carts = carts + ?, purchases = purchases + ?, "
                 "click_position_sum = click_position_sum + ? WHERE row = ?")
 PRUNE_SEARCHES = (f"DELETE FROM searches WHERE row IN (SELECT row FROM searches INDEXED BY {BY_TIME} WHERE time < ? LIMIT ?) "
                   "RETURNING row, query")
 
+# An experiment's searches: per variant id, searches and searches with a click (A/B).
+EXPERIMENT_COUNTS = "SELECT variant, COUNT(*), COUNT(*) FILTER (WHERE clicks > 0) FROM searches INDEXED BY " \
+    f"{BY_VARIANT} WHERE variant IN ({{marks}}) GROUP BY variant"
+# An interleaved search with clicks: its teams and its clicked positions.
+INTERLEAVED_CLICKS = ("SELECT s.teams, group_concat(e.position) FROM searches s JOIN events e ON e.search = s.row "
+                      "WHERE s.variant = ? AND s.clicks > 0 AND e.type = ? GROUP BY s.row")
+
 ROW_SPAN = "SELECT (SELECT MIN(row) FROM searches), (SELECT MAX(row) FROM searches)"
 
 # The window's searches, counted no further than :limit (the narrow plan's budget).
 WINDOW_ROWS = f"""
 SELECT COUNT(*) FROM (SELECT 1 FROM searches INDEXED BY {BY_TIME} WHERE time >= :since AND time < :until LIMIT :limit)
+"""
+
+# series: the oldest and newest search's times (two index lookups), and one bucket's six aggregates (as in
+# VARIANT_FIGURES, every variant together). One range scan per bucket (figures.buckets gives the bounds):
+# a GROUP BY over a computed bucket number sorts every row of the window in a temporary B-tree, which
+# measured 2.5 times slower over 2 million searches than 100 or 1000 range scans.
+TIME_SPAN = (f"SELECT (SELECT MIN(time) FROM searches INDEXED BY {BY_TIME}), "
+             f"(SELECT MAX(time) FROM searches INDEXED BY {BY_TIME})")
+SERIES_BUCKET = f"""
+SELECT COUNT(*), COUNT(*) FILTER (WHERE results = 0), COUNT(*) FILTER (WHERE clicks > 0),
+    COUNT(*) FILTER (WHERE purchases > 0), SUM(clicks) FILTER (WHERE clicks > 0),
+    SUM(click_position_sum) FILTER (WHERE clicks > 0)
+FROM searches INDEXED BY {BY_TIME} WHERE time >= ? AND time < ?
+"""
+
+# Popular queries (suggestions): per query, searches with results and those with a click, kept when both
+# reach their minimum; the `limit` best by clicked searches are joined to their text. An ordered walk of
+# the query index (GROUP BY needs no sort): for a month of a 2-month log of 2 million searches, about
+# five times faster than the time index's range plus the sort of its rows by query.
+POPULAR_QUERIES = f"""
+SELECT queries.text, g.n, g.c FROM (
+    SELECT query, COUNT(*) AS n, COUNT(*) FILTER (WHERE clicks > 0) AS c
+    FROM searches INDEXED BY {BY_QUERY} WHERE time >= :since AND time < :until AND results > 0
+    GROUP BY query HAVING n >= :min_searches AND c >= :min_clicked
+    ORDER BY c DESC, n DESC, query LIMIT :limit
+) AS g JOIN queries ON queries.id = g.query ORDER BY g.c DESC, g.n DESC, queries.text
 """
 
 T = TypeVar("T")
@@ -181,5 +223,7 @@ def create(db: sqlite3.Connection) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise RuntimeError(f"behaviour database has schema version {version}; this shopsearch knows {SCHEMA_VERSION}")
+    if version == 1:  # before experiments
+        db.execute("ALTER TABLE searches ADD COLUMN teams TEXT")
     db.executescript(TABLES + INDEXES)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

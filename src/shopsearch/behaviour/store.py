@@ -36,10 +36,16 @@ from typing import Any, Iterable, Iterator, Sequence
 from ..sqlite import immediate_transaction
 from . import schema
 from .events import Event, SearchRecord, Session
-from .figures import assemble, event_batch, narrow_budget, window
+from .experiments import INTERLEAVED, Experiment, Outcome, ab_outcome, credit, interleave_outcome
+from .figures import assemble, buckets, check_series, event_batch, narrow_budget, series_figures, series_window, window
 from .schema import TYPE_CODES, chunks, connect, create, marks, name_ids
 
 log = logging.getLogger(__name__)
+
+
+class ExperimentExists(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"an experiment named {name!r} exists already (names are never reused: its searches stay in the log)")
 
 FLUSH_INTERVAL = 0.05  # seconds between the background thread's commits
 FLUSH_RECORDS = 500  # ...or sooner, once this many searches wait
@@ -143,6 +149,24 @@ class SqliteEventStore:
                 f"DELETE FROM queries WHERE id IN ({marks(len(chunk))}) "
                 "AND NOT EXISTS (SELECT 1 FROM searches WHERE searches.query = queries.id)", chunk)
 
+    def add_experiment(self, experiment: Experiment) -> None:
+        """Record a new experiment; ExperimentExists when its name is taken (running or stopped)."""
+        self._check_open()
+        try:
+            with self._write_lock, self._transaction():
+                self._db.execute("INSERT INTO experiments (name, method, variants, started, stopped) VALUES (?, ?, ?, ?, ?)",
+                                 (experiment.name, experiment.method, json.dumps(dict(experiment.variants)),
+                                  experiment.started, experiment.stopped))
+        except sqlite3.IntegrityError:
+            raise ExperimentExists(experiment.name) from None
+
+    def stop_experiment(self, name: str, when: float) -> Experiment | None:
+        """Mark a running experiment stopped at `when`: the experiment as it now is, None if there is no such name."""
+        self._check_open()
+        with self._write_lock, self._transaction():
+            self._db.execute("UPDATE experiments SET stopped = ? WHERE name = ? AND stopped IS NULL", (when, name))
+        return next((e for e in self.experiments() if e.name == name), None)
+
     def _flush_locked(self) -> None:
         pending = self._pending
         if not pending:
@@ -159,7 +183,7 @@ class SqliteEventStore:
                 queries = name_ids(self._db, "queries", "text", list({r.query for r in batch}))
                 variants = name_ids(self._db, "variants", "name", list({r.variant for r in batch if r.variant is not None}))
                 rows = [(r.query_id, r.time, queries[r.query], None if r.variant is None else variants[r.variant],
-                         r.user_id, json.dumps(list(r.shown), ensure_ascii=False), r.results) for r in batch]
+                         r.user_id, json.dumps(list(r.shown), ensure_ascii=False), r.results, r.teams) for r in batch]
                 # OR IGNORE: a repeated query_id (a caller's bug) must not cost the whole batch.
                 self._db.executemany(schema.INSERT_SEARCH, rows)
         except BaseException:
@@ -235,6 +259,43 @@ class SqliteEventStore:
             db.execute("COMMIT")
         return assemble(variant_rows, list_rows, top)
 
+    def series(self, since: float | None = None, until: float | None = None,
+               interval: float | None = None) -> dict[str, Any]:
+        """The analytics rates over time: the searches with since <= time < until in buckets of `interval` s.
+
+        Buckets lie on a grid of multiples of interval from the unix epoch, so that two calls agree; the
+        first and last cover only their part inside the window. A bound left None is the log's oldest or
+        newest search's bucket edge; interval None picks whole minutes, hours or days giving at most 100
+        buckets. Answers {"interval", "since", "until", "buckets": [{"start", "searches", and the five
+        rates of analytics}]}, every bucket listed, empty ones too; an open end is None when the log is
+        empty. ValueError for a bad argument, figures.TooManyBuckets beyond figures.MAX_BUCKETS.
+        """
+        check_series(since, until, interval)
+        self.flush()
+        db = self._read
+        db.execute("BEGIN")  # one snapshot: the span and every bucket
+        try:
+            first, last = db.execute(schema.TIME_SPAN).fetchone() if since is None or until is None else (None, None)
+            lo, hi, step = series_window(since, until, first, last, interval)
+            spans = buckets(lo, hi, step) if lo is not None and hi is not None else []
+            rows = [db.execute(schema.SERIES_BUCKET, (span.lo, span.hi)).fetchone() for span in spans]
+        finally:
+            db.execute("COMMIT")
+        return {"interval": step, "since": lo, "until": hi, "buckets": series_figures(spans, rows)}
+
+    def popular_queries(self, since: float | None = None, until: float | None = None, min_searches: int = 2,
+                        min_clicked: int = 1, limit: int = 5000) -> list[tuple[str, int, int]]:
+        """(query, searches, clicked): the queries searched with results at least min_searches times with
+        since <= time < until, at least min_clicked of those searches with a click; the `limit` with the
+        most clicked searches (then searches, then text)."""
+        for name, value in (("min_searches", min_searches), ("min_clicked", min_clicked), ("limit", limit)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, not {value}")
+        self.flush()
+        lo, hi = window(since, until)
+        params = {"since": lo, "until": hi, "min_searches": min_searches, "min_clicked": min_clicked, "limit": limit}
+        return [(text, n, c) for text, n, c in self._read.execute(schema.POPULAR_QUERIES, params).fetchall()]
+
     def sessions(self, since: float | None = None, until: float | None = None) -> Iterator[Session]:
         """The searches with results and since <= time < until, in time order, with clicked and purchased positions:
         one snapshot, read when called (a generator holding the read transaction while its caller works would pin the WAL)."""
@@ -256,6 +317,36 @@ class SqliteEventStore:
         # A position beyond the list names no item: a client's bug, not evidence.
         return iter([Session(text, ids, *(frozenset(p for p in marked.get((row, k), ()) if p <= len(ids)) for k in KINDS))
                      for row, text, ids in shown])
+
+    def experiments(self) -> list[Experiment]:
+        """Every experiment recorded, oldest first."""
+        rows = self._read.execute("SELECT name, method, variants, started, stopped FROM experiments ORDER BY started, name")
+        return [Experiment(name, method, json.loads(variants), started, stopped)
+                for name, method, variants, started, stopped in rows.fetchall()]
+
+    def experiment_outcome(self, experiment: Experiment) -> Outcome:
+        """Wins, ties and the test's p-value from the experiment's logged searches and their clicks."""
+        self.flush()
+        db = self._read
+        db.execute("BEGIN")
+        try:
+            if experiment.method == "ab":
+                names = {experiment.log_variant(v): v for v in experiment.names}
+                ids = dict(db.execute(f"SELECT id, name FROM variants WHERE name IN ({marks(2)})", list(names)).fetchall())
+                counts = db.execute(schema.EXPERIMENT_COUNTS.format(marks=marks(len(ids))), list(ids)).fetchall() \
+                    if ids else []
+                searches = {names[ids[variant]]: n for variant, n, _ in counts}
+                clicked = {names[ids[variant]]: c for variant, _, c in counts}
+                return ab_outcome(experiment, searches, clicked)
+            found = db.execute("SELECT id FROM variants WHERE name = ?", (experiment.log_variant(INTERLEAVED),)).fetchone()
+            if found is None:
+                return interleave_outcome(experiment, 0, [])
+            sessions = db.execute(schema.EXPERIMENT_COUNTS.format(marks="?"), found).fetchone()[1]
+            rows = db.execute(schema.INTERLEAVED_CLICKS, (found[0], TYPE_CODES["click"])).fetchall()
+        finally:
+            db.execute("COMMIT")
+        return interleave_outcome(experiment, sessions, [credit([int(t) for t in teams or ""], map(int, positions.split(",")))
+                                                         for teams, positions in rows])
 
     @property
     def _read(self) -> sqlite3.Connection:

@@ -90,11 +90,11 @@ def eval_command(data_dir, index_uri, judgments, queries_file, from_events, mode
 
 def _judgments_from_events(data_dir: Path) -> dict[str, dict[str, float]]:
     """Graded judgments from the search log's clicks, by a position-based click model (behaviour/clicks.py)."""
-    from ..behaviour import fit_pbm, graded_judgments
+    from ..eval.train_ranker import judgments_from_events
     from .behaviour import open_event_store
 
     with open_event_store(data_dir) as store:
-        judged = graded_judgments(fit_pbm(store.sessions()))
+        judged = judgments_from_events(store)[0]
     if not judged:
         raise click.ClickException(f"the search log in {data_dir} has no query shown often enough to judge from clicks")
     return judged
@@ -107,45 +107,71 @@ def _judgments_from_events(data_dir: Path) -> dict[str, dict[str, float]]:
               help="CSV query,docid,rating, or TREC qrels with --queries-file.")
 @click.option("--queries-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--from-events", "from_events", is_flag=True,
-              help="Train on judgments from shoppers' clicks (a PBM click model); installed only if it beats fusion.")
+              help="Train on judgments from shoppers' clicks (a PBM click model); installed only if it beats the "
+                   "current ranking (the installed ranker, else fusion) on held-out queries.")
+@click.option("--since", type=float, default=None, help="With --from-events: unix seconds (inclusive) the log starts.")
+@click.option("--until", type=float, default=None, help="With --from-events: unix seconds (exclusive) the log ends.")
 @click.option("--folds", type=click.IntRange(2, 100), default=5, show_default=True,
               help="Cross-validation folds, split by query.")
 @click.option("--dry-run", is_flag=True, help="Report the cross-validation only; keep the current ranker.")
-def train_ranker_command(data_dir, index_uri, judgments, queries_file, from_events, folds, dry_run) -> None:
+def train_ranker_command(data_dir, index_uri, judgments, queries_file, from_events, since, until, folds, dry_run) -> None:
     """Fit a LightGBM LambdaMART second stage on hybrid candidates; search uses it once saved.
 
-    With --from-events the judgments are the search log's clicks, and the ranker is installed only
-    if, on held-out queries, it beats the fused ranking search would use without it."""
+    With --from-events the judgments are the search log's clicks (POST /v1/ranker/train does the same), and
+    the ranker is installed only if, on held-out queries, it beats what hybrid search answers with now."""
     from tqdm import tqdm
 
     from ..eval.evaluator import METRICS
     from ..eval.judgments import InvalidJudgments, load_judgments
-    from ..eval.train_ranker import train_ranker
+    from ..eval.train_ranker import train_from_events, train_ranker
 
     if (judgments is None) == (not from_events):
         raise click.UsageError("give either --judgments FILE or --from-events")
+    if not from_events and (since is not None or until is not None):
+        raise click.UsageError("--since and --until choose the search log's window: they need --from-events")
+    if since is not None and until is not None and since > until:
+        raise click.BadParameter(f"--since ({since:g}) is after --until ({until:g})", param_hint="--since")
+    from ..search.ranker import require_lightgbm
+
+    try:
+        require_lightgbm()  # before loading the model and computing every query's features
+    except ShopsearchError as exc:
+        raise fail(exc) from None
     if from_events:
-        judged = _judgments_from_events(data_dir)
+        from .behaviour import open_event_store
+
+        open_event_store(data_dir).close()  # "no search log yet", before loading any model
     else:
         try:
             judged = load_judgments(judgments, queries_file)
         except InvalidJudgments as exc:
             raise click.BadParameter(str(exc), param_hint="--judgments") from None
     with open_engine(data_dir, write=not dry_run, config=engine_config(index_uri=index_uri)) as engine, tqdm(
-            total=len(judged) + folds, desc="training", file=sys.stderr, disable=None) as progress:
+            desc="training", unit=" steps", file=sys.stderr, disable=None) as progress:
         try:
-            ranker, runs = train_ranker(engine, judged, folds, on_step=progress.update)
+            if from_events:
+                report = train_from_events(engine, folds, since, until, dry_run=dry_run, on_step=progress.update)
+            else:
+                ranker, runs = train_ranker(engine, judged, folds, on_step=progress.update)
         except (ShopsearchError, ValueError) as exc:
             raise fail(exc) from None
+        progress.close()
         click.echo(f"{folds}-fold cross-validation by query (held-out queries only):")
         click.echo(f"{'':34} " + " ".join(f"{m:>10}" for m in METRICS))
-        for run in runs.values():
-            s = run.means()
-            click.echo(f"{run.name:34} " + " ".join(f"{s[m]:>10.4f}" for m in METRICS))
-        learned, fused = runs["ranker"].means()["ndcg@10"], runs["hybrid"].means()["ndcg@10"]
-        if from_events and learned <= fused:
-            click.echo(f"not installed: on held-out queries the ranker's nDCG@10 {learned:.4f} does not beat fusion's "
-                       f"{fused:.4f}; search keeps its current ranking")
+        if from_events:
+            rows = [("hybrid (fusion)", report.fusion), ("learned ranker (cross-validated)", report.ranker)]
+            if report.current != "fusion":
+                rows.insert(1, (f"{report.current} (current)", report.current_figures))
+        else:
+            rows = [(run.name, run.summary()) for run in runs.values()]
+        for name, figures in rows:
+            click.echo(f"{name:34} " + " ".join(f"{figures[m]:>10.4f}" for m in METRICS))
+        if from_events:
+            click.echo(f"judged from {report.sessions:,} searches: {report.queries} queries, {report.pairs:,} pairs")
+            if report.installed:
+                click.echo(f"saved the ranker in {data_dir}; hybrid search now uses it: {report.reason}")
+            else:
+                click.echo(f"not installed: {report.reason}")
         elif not dry_run:
             engine.set_ranker(ranker)
             click.echo(f"saved the ranker (trained on all {len(judged)} queries) in {data_dir}; hybrid search now uses it")

@@ -92,7 +92,8 @@ class _Stopped(Exception):
 @embedding_model_option
 @click.option("--rerank-model", default=None, metavar="MODEL", help="A reranker for /v1/rerank and search's rerank stage.")
 @click.option("--api-key-file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="API keys, one per line (also SHOPSEARCH_API_KEYS=k1,k2). None: the API is open.")
+              help="API keys, one per line: KEY [search|admin] [rate=N/s] [name=NAME], a bare KEY an admin key "
+                   "(also SHOPSEARCH_API_KEYS=k1,k2 search). None: the API is open.")
 @click.option("--cache", default=None, metavar="URL", help="memory (default), none, or redis://HOST:PORT/DB.")
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeat).")
 @click.option("--judgments-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,

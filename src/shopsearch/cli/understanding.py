@@ -74,8 +74,9 @@ def clear_synonyms(data_dir, embedding_model) -> None:
 @embedding_model_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
 def suggest(prefix, data_dir, k, embedding_model, as_json) -> None:
-    """Completions of PREFIX from the catalogue's titles, brands and categories."""
+    """Completions of PREFIX from the catalogue's titles, brands and categories, and the shop's popular searches."""
     with open_engine(data_dir, config=engine_config(embedding_model)) as engine:
+        engine.refresh_popular()  # a server keeps them in memory; a one-off command reads them first
         found = engine.suggest(prefix, k)
     for suggestion in found:
         if as_json:

@@ -72,7 +72,7 @@ class Backends:
     writer: threading.Lock = field(default_factory=threading.Lock)  # one write at a time
     unsaved: int = 0
     synonyms: SynonymSet = field(init=False)
-    rules_version: int = field(init=False)  # bumped by every change of the synonyms, which change answers
+    rules_version: int = field(init=False)  # bumped by every change of the synonyms or the ranker, which change answers
     _lexicon: CatalogueLexicon | None = field(default=None, init=False)
     _lexicon_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -98,9 +98,23 @@ class Backends:
         synonyms = SynonymSet(tuple(rules))
         with self.writer:
             self.store.set_meta(SYNONYMS, json.dumps([rule.to_line() for rule in synonyms.rules], ensure_ascii=False))
-            self.store.set_meta(RULES_VERSION, str(self.rules_version + 1))
-            self.synonyms, self.rules_version = synonyms, self.rules_version + 1
+            self.synonyms = synonyms  # first: a search that reads the new version must find these synonyms
+            self._bump_rules_version(persist=True)
         return synonyms
+
+    def answers_changed(self, persist: bool = True) -> None:
+        """Something besides the catalogue and the synonyms changed what searches answer (a learned ranker
+        installed): a new version, so that no cache serves an answer from before. persist=False for a change
+        that is not stored either (it ends with the process), which a read-only directory may make too."""
+        with self.writer:
+            self._bump_rules_version(persist and not self.read_only)
+
+    def _bump_rules_version(self, persist: bool) -> None:
+        # Stored, so that after a restart the version never falls back to one a shared cache (Redis)
+        # still holds answers for.
+        if persist:
+            self.store.set_meta(RULES_VERSION, str(self.rules_version + 1))
+        self.rules_version += 1
 
     @property
     def read_only(self) -> bool:

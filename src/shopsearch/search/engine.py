@@ -22,11 +22,13 @@ from ..index.items import Item
 from ..models import Embedder, ModelUnavailable, Reranker, create_reranker
 from ..text.chunking import Chunk, chunk_text
 from ..text.suggest import Suggestion
+from ..text.suggest.popular import merge as merge_suggestions
 from ..text.synonyms import SynonymRule, SynonymSet
 from . import pipeline
 from .candidates import QueryEmbedder
 from .context import SearchContext
 from .plan import MAX_K, MODES, SearchPlan
+from .popular import PopularQueries
 from .ranker import LearnedRanker, features
 from .response import Explanation, Hit, SearchResponse, WriteResult
 from .stages.ranker import feature_input
@@ -49,6 +51,9 @@ class Engine:
         self._context = SearchContext(backends, backends.config, reranker)
         self._events = events  # None: the data directory's own, opened on first use
         self._events_lock = threading.Lock()
+        understand = backends.config.understand
+        self._popular = PopularQueries(self._search_log, understand.popular_days, understand.popular_min_searches,
+                                       understand.popular_min_clicked)
         try:
             self._context.ranker = LearnedRanker.load(backends.data_dir)
         except (ValueError, ModelUnavailable) as exc:
@@ -76,6 +81,7 @@ class Engine:
 
     def close(self) -> None:
         """Save and release everything; closing twice is harmless."""
+        self._popular.close()  # a refresh in flight reads the search log, closed next
         if self._events is not None:
             events, self._events = self._events, None
             events.close()
@@ -162,11 +168,15 @@ class Engine:
         return backends
 
     def set_ranker(self, ranker: LearnedRanker | None, save: bool = True) -> None:
-        """Use (and by default store in the data directory) a trained ranker."""
+        """Use (and by default store in the data directory) a trained ranker; the version changes with it."""
+        backends = self._open()
         if save and ranker is not None:
             self._writable()
             ranker.save(self.data_dir)
         self._context.ranker, self._context.ranker_problem = ranker, None
+        # After the swap, not before: a search that reads the new version must also find the new ranker,
+        # or the server would cache an answer ranked without it under the version that has it.
+        backends.answers_changed(persist=save)
 
     # -- reads ----------------------------------------------------------------
     @property
@@ -178,13 +188,18 @@ class Engine:
         return self._context.reranker
 
     @property
+    def ranker(self) -> LearnedRanker | None:
+        """The learned ranker hybrid search uses by default; None: the fused order stands."""
+        return self._context.ranker
+
+    @property
     def ranker_problem(self) -> str | None:
         return self._context.ranker_problem
 
     @property
     def version(self) -> int:
         """Changes whenever search results may: the catalogue's last write sequence plus the
-        synonyms' version (both only grow, so their sum does too)."""
+        version of the synonyms and the learned ranker (both only grow, so their sum does too)."""
         backends = self._open()
         return backends.store.last_seq() + backends.rules_version
 
@@ -200,6 +215,12 @@ class Engine:
                     self._events = SqliteEventStore(self.data_dir / EVENTS_FILE, self.config.event_retention_days)
         return self._events
 
+    def _search_log(self) -> EventStore | None:
+        """The search log if there is one: popular suggestions read it and must not create it."""
+        if self._backends is None or (self._events is None and not (self.data_dir / EVENTS_FILE).exists()):
+            return None
+        return self.events
+
     # -- query understanding's data -----------------------------------------------
     @property
     def synonyms(self) -> SynonymSet:
@@ -210,8 +231,15 @@ class Engine:
         return self._writable().set_synonyms(rules)
 
     def suggest(self, prefix: str, k: int = 8) -> list[Suggestion]:
-        """Completions of a typed prefix from the catalogue's titles, brands and categories."""
-        return self._open().lexicon().suggestions.complete(prefix, k)
+        """Completions of a typed prefix from the catalogue's titles, brands and categories and from the shop's
+        popular searches (held in memory: this never waits for the search log; see search/popular.py)."""
+        catalogue = self._open().lexicon().suggestions.complete(prefix, k)
+        popular = self._popular.current()
+        return merge_suggestions(catalogue, popular.complete(prefix, k), k) if popular is not None else catalogue
+
+    def refresh_popular(self, wait: bool = True) -> None:
+        """Read the popular searches from the search log now (wait=False: on a background thread)."""
+        self._popular.refresh(wait)
 
     def get(self, item_id: str) -> dict | None:
         return self._open().store.get(str(item_id))

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import concurrent.futures
 import gc
-import hmac
 import logging
 import time
 import uuid
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Header
+from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -30,12 +29,15 @@ from ..models import InputTooLong, ModelUnavailable
 from ..search.engine import Engine
 from ..ui import ui_router
 from . import errors
+from .auth import InvalidKeyEntry, Keys, Scope, parse_key_entries
 from .batching import MicroBatcher, QueueFull
 from .behaviour_api import behaviour_router
 from .cache import cache_key, make_cache
 from .errors import ApiError
 from .eval_api import eval_router
+from .experiments_api import Experiments, experiments_router
 from .metrics import Metrics
+from .ranker_api import ranker_router
 from .schemas import (
     DeleteResponse,
     EmbeddingRequest,
@@ -145,6 +147,7 @@ class Service:
                                     on_batch=self.metrics.batch_size.observe, workers=self.embedder.parallel_calls)
         # The model's own limit binds first: the server's limit and policy describe what it does.
         self.max_tokens = min(settings.max_input_tokens, self.embedder.max_tokens or settings.max_input_tokens)
+        self.experiments = Experiments(engine)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ready = False
 
@@ -215,6 +218,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         service.batcher.start()
         # Load lazily-initialised parts (jieba's dictionary, model sessions) before the first shopper does.
         await run_in_threadpool(engine.search, "warm up 预热", k=1, embed_query=service.embed_query)
+        engine.refresh_popular(wait=False)  # the shop's popular searches, read on a thread of their own
         # Every batch worker once, with a batch of long texts: first runs in a thread size the
         # model's buffers, which the first burst of real traffic would otherwise wait for.
         long_text = "warm up the model with a long product description, 预热 " * 40
@@ -245,34 +249,27 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     app.add_middleware(Measure, metrics=service.metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, metrics=service.metrics)
 
-    keys = [k.encode() for k in settings.api_keys]
-
-    async def require_key(authorization: str | None = Header(default=None, include_in_schema=False)) -> None:
-        if not keys:
-            return
-        token = authorization[7:].strip().encode() if authorization and authorization[:7].lower() == "bearer " else b""
-        matched = False
-        for key in keys:  # compare with every key, in constant time each, so timing tells nothing
-            matched |= hmac.compare_digest(token, key)
-        if not matched:
-            raise ApiError(401, "missing or invalid API key: send Authorization: Bearer <key>", None, "invalid_api_key",
-                           {"WWW-Authenticate": "Bearer"})
-
+    try:
+        entries = parse_key_entries(settings.api_keys)
+    except InvalidKeyEntry as exc:
+        raise ValueError(f"API keys: {exc}") from None
+    keys = Keys(entries, on_limited=lambda name: service.metrics.rate_limited.labels(name).inc())
+    admin = [keys.require(Scope.ADMIN)]
     public = APIRouter()
-    api = APIRouter(dependencies=[Depends(require_key)])
+    api = APIRouter(dependencies=[keys.require(Scope.SEARCH, limit=True)])
 
     @public.get("/health", tags=["ops"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/ready", tags=["ops"])
+    @api.get("/ready", tags=["ops"], dependencies=admin)
     def ready():
         body = {"ready": service.ready, "index": {"items": len(engine), "version": engine.version},
                 "embedding_model": service.embedder.name,
                 "rerank_model": service.reranker.name if service.reranker else None}
         return JSONResponse(body, status_code=200 if service.ready else 503)
 
-    @api.get("/metrics", tags=["ops"], response_class=Response)
+    @api.get("/metrics", tags=["ops"], response_class=Response, dependencies=admin)
     def metrics() -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -347,7 +344,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
 
     api.include_router(search_router(service, engine, settings))
 
-    @api.post("/v1/catalog/items", response_model=ItemsResponse, tags=["catalogue"])
+    @api.post("/v1/catalog/items", response_model=ItemsResponse, tags=["catalogue"], dependencies=admin)
     def upsert_items(body: ItemsRequest) -> ItemsResponse:
         if len(body.items) > settings.max_items:
             raise ApiError(400, f"{len(body.items)} items, over the limit of {settings.max_items}", "items", "too_many_items")
@@ -368,16 +365,19 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
             raise ApiError(404, f"no item with id {item_id!r}", "item_id", "item_not_found")
         return item
 
-    @api.delete("/v1/catalog/items/{item_id}", response_model=DeleteResponse, tags=["catalogue"])
+    @api.delete("/v1/catalog/items/{item_id}", response_model=DeleteResponse, tags=["catalogue"], dependencies=admin)
     def delete_item(item_id: str) -> DeleteResponse:
         deleted = engine.delete([item_id]).count
         if not deleted:
             raise ApiError(404, f"no item with id {item_id!r}", "item_id", "item_not_found")
         return DeleteResponse(id=item_id, deleted=True, version=engine.version)
 
-    api.include_router(eval_router(engine, Path(settings.judgments_dir) if settings.judgments_dir else None))
-    api.include_router(understand_router(engine, settings.max_query_chars))
-    api.include_router(behaviour_router(engine))
+    api.include_router(eval_router(engine, Path(settings.judgments_dir) if settings.judgments_dir else None),
+                       dependencies=admin)
+    api.include_router(understand_router(engine, settings.max_query_chars, admin))
+    api.include_router(behaviour_router(engine, admin))
+    api.include_router(ranker_router(engine, admin))
+    api.include_router(experiments_router(engine, service.experiments, admin))
     app.include_router(public)
     app.include_router(api)
     app.include_router(ui_router())  # the page is public; the API calls it makes carry the key

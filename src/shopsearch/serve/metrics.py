@@ -24,3 +24,5 @@ class Metrics:
                                     ["operation"], registry=r)
         self.degraded = Counter("shopsearch_degraded_answers", "search answers that skipped a failed stage", registry=r)
         self.rejected = Counter("shopsearch_rejected", "requests refused by a limit", ["reason"], registry=r)
+        self.rate_limited = Counter("shopsearch_rate_limited", "requests over their key's rate (by the key's name)",
+                                    ["key"], registry=r)

@@ -125,6 +125,10 @@ class SearchResponseBody(BaseModel):
     degraded: bool
     degraded_reason: str | None
     cached: bool = False
+    # While an experiment runs and the request has a user_id: its name, and the variant shown
+    # (an A/B variant's name, or "interleaved" for a page merged from both).
+    experiment: str | None = None
+    variant: str | None = None
     facets: dict[str, list[dict[str, Any]]] | None = None
     understood: dict[str, Any] | None = None
 
@@ -259,3 +263,63 @@ class AnalyticsResponse(VariantFigures):
     no_result_queries: list[QueryCount]
     no_click_queries: list[QueryCount]
     variants: dict[str, VariantFigures]
+
+
+class SeriesBucket(VariantFigures):
+    start: float  # unix seconds, a multiple of the interval; a bucket covers [start, start + interval)
+
+
+class SeriesResponse(BaseModel):
+    """The analytics rates per time bucket, every bucket of the window listed (empty ones with searches 0)."""
+
+    interval: float  # seconds per bucket
+    since: float | None  # the window covered, [since, until); None when the log is empty
+    until: float | None
+    buckets: list[SeriesBucket]
+
+
+class VariantParams(BaseModel):
+    """What a variant of an experiment may set: the request's ranking parameters (they take precedence over the request's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["keyword", "vector", "hybrid"] | None = None
+    fusion: Literal["rrf", "minmax", "zscore"] | None = None
+    rrf_k: float | None = Field(default=None, gt=0)
+    keyword_weight: float | None = Field(default=None, ge=0)
+    vector_weight: float | None = Field(default=None, ge=0)
+    rerank: bool | None = None
+    rerank_depth: int | None = Field(default=None, ge=1, le=1000)
+    ranker: bool | None = None
+    ranker_depth: int | None = Field(default=None, ge=1, le=1000)
+    understand: bool | None = None
+    sort: str | None = Field(default=None, max_length=200)
+    sort_depth: int | None = Field(default=None, ge=1, le=1000)
+
+
+class ExperimentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    method: Literal["interleave", "ab"]
+    variants: dict[str, VariantParams] = Field(description="exactly two, e.g. {\"A\": {...}, \"B\": {...}}")
+
+
+class ExperimentResponse(BaseModel):
+    name: str
+    method: str
+    sessions: int  # searches in the experiment
+    wins: dict[str, int]  # interleave: searches won per variant; ab: searches with a click per variant
+    ties: int
+    p_value: float
+    winner: str | None
+    # Extensions beyond the shape the issue fixes:
+    running: bool
+    started: float
+    stopped: float | None
+    variants: dict[str, dict[str, Any]]
+    searches: dict[str, int]  # ab: searches per variant
+
+
+class ExperimentList(BaseModel):
+    data: list[ExperimentResponse]

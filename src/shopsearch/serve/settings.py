@@ -13,7 +13,9 @@ from ..config import ENV_PREFIX, Truncation, Validated, _override
 class ServeSettings(Validated):
     host: str = "127.0.0.1"
     port: int = 8000
-    api_keys: tuple[str, ...] = ()  # empty: no authentication (a warning is logged)
+    # Key entries `KEY [search|admin] [rate=N/s] [name=NAME]` (serve/auth.py; a bare KEY is an admin key).
+    # Empty: no authentication (a warning is logged).
+    api_keys: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     # Limits: each refusal is a 400/413 in the OpenAI error shape.
     max_body_bytes: int = 8 * 1024 * 1024
@@ -43,7 +45,7 @@ class ServeSettings(Validated):
 
 
 def read_api_keys(path: Path | None, environ=None) -> tuple[str, ...]:
-    """Keys from SHOPSEARCH_API_KEYS (comma-separated) and/or a file (one per line, # comments)."""
+    """Key entries from SHOPSEARCH_API_KEYS (comma-separated) and/or a file (one per line, # comments)."""
     env = os.environ if environ is None else environ
     keys = [k.strip() for k in env.get("SHOPSEARCH_API_KEYS", "").split(",") if k.strip()]
     if path is not None:

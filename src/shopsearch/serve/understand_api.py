@@ -1,5 +1,5 @@
 """What query understanding reads, over HTTP: the shop's synonyms (admin) and search-as-you-type
-suggestions from the catalogue.
+suggestions from the catalogue and the shop's popular searches (kind "query").
 
 PUT /v1/synonyms takes a whole synonyms file (or its entries as a list) and replaces the set at
 once: a malformed entry is refused with its line number and nothing is applied. A change makes
@@ -7,6 +7,8 @@ cached search answers unreachable (the index version moves).
 """
 
 from __future__ import annotations
+
+from typing import Any, Sequence
 
 from fastapi import APIRouter, Query
 
@@ -18,18 +20,19 @@ from .schemas import SuggestionItem, SuggestResponse, SynonymsBody, SynonymsResp
 MAX_SUGGESTIONS = 100
 
 
-def understand_router(engine: Engine, max_query_chars: int) -> APIRouter:
+def understand_router(engine: Engine, max_query_chars: int, admin: Sequence[Any] = ()) -> APIRouter:
+    """admin: the dependencies the synonyms routes need (serve/auth.py); suggestions are a front end's."""
     router = APIRouter()
 
     def answer(synonyms: SynonymSet) -> SynonymsResponse:
         lines = [rule.to_line() for rule in synonyms.rules]
         return SynonymsResponse(synonyms=lines, count=len(lines), version=engine.version)
 
-    @router.get("/v1/synonyms", response_model=SynonymsResponse, tags=["understanding"])
+    @router.get("/v1/synonyms", response_model=SynonymsResponse, tags=["understanding"], dependencies=admin)
     def get_synonyms() -> SynonymsResponse:
         return answer(engine.synonyms)
 
-    @router.put("/v1/synonyms", response_model=SynonymsResponse, tags=["understanding"])
+    @router.put("/v1/synonyms", response_model=SynonymsResponse, tags=["understanding"], dependencies=admin)
     def put_synonyms(body: SynonymsBody) -> SynonymsResponse:
         text = body.synonyms if isinstance(body.synonyms, str) else "\n".join(body.synonyms)
         try:
@@ -38,7 +41,7 @@ def understand_router(engine: Engine, max_query_chars: int) -> APIRouter:
             raise ApiError(400, f"synonyms {exc}; nothing was applied", "synonyms", "invalid_synonyms") from None
         return answer(engine.set_synonyms(rules))
 
-    @router.delete("/v1/synonyms", response_model=SynonymsResponse, tags=["understanding"])
+    @router.delete("/v1/synonyms", response_model=SynonymsResponse, tags=["understanding"], dependencies=admin)
     def delete_synonyms() -> SynonymsResponse:
         return answer(engine.set_synonyms(()))
 

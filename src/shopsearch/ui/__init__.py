@@ -1,9 +1,10 @@
 """The merchandiser's web page, served at `/` by `shopsearch serve`.
 
 A small page of plain HTML, CSS and JavaScript modules committed as they are
-served: no build step, no CDN, nothing to install. It calls the same JSON API
-(/v1/search, /v1/rerank, /v1/eval) that any client does, so what the page
-shows is what the API answers.
+served: no build step, no CDN, nothing to install (the analytics plots are SVG
+drawn by the page itself). It calls the same JSON API (/v1/search, /v1/rerank,
+/v1/eval, /v1/analytics) that any client does, so what the page shows is what
+the API answers.
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ little by queueing; the caches that reads fill in need the lock regardless.
 Modules: ``phrases`` (tokens, normalised keys, title phrases), ``entries``
 (the kinds and the record kept per phrase), ``index`` (SuggestIndex: the
 sorted list, counts, writes and reads), ``ranking`` (the cached top lists),
-``fuzzy`` (the typo fallback).
+``fuzzy`` (the typo fallback), ``popular`` (which logged queries may be
+suggested, and how their completions join the catalogue's).
 """
 
 from .entries import KIND_WEIGHTS, KINDS, Suggestion

@@ -26,7 +26,8 @@ async function api(path, body, { quiet = false } = {}) {
   const response = await fetch(path, body === undefined ? { headers } : { method: "POST", headers, body: JSON.stringify(body) });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    if (response.status === 401 && !quiet) $("key-form").hidden = false;
+    // 401: no key or a wrong one; 403: a key without the admin scope (analytics). Either way, ask for one.
+    if ((response.status === 401 || response.status === 403) && !quiet) $("key-form").hidden = false;
     const error = new Error(data.error?.message || `${response.status} ${response.statusText}`);
     error.status = response.status;
     error.param = data.error?.param;
@@ -48,6 +49,7 @@ $("key-form").addEventListener("submit", (event) => {
   showError(null);
   // A search from a link that the key was missing for runs now.
   if (state.query && !shown && $("tab-search").getAttribute("aria-selected") === "true") runSearch({ history: "none" });
+  if ($("tab-analytics").getAttribute("aria-selected") === "true") loadAnalytics();
 });
 
 // ---- tabs (WAI-ARIA tabs: arrows move between tabs, Tab goes into the panel) ------------------
@@ -109,14 +111,15 @@ function searchBody(query, modeChoice, weight, extra = {}) {
 }
 
 // ---- search ----------------------------------------------------------------------------------
-// The search's state lives in the address (q, mode, weight, sort, page, understand, filter.FIELD,
+// The search's state lives in the address (q, mode, weight, sort, page, understand, why, filter.FIELD,
 // range.FIELD), so a link reproduces a search and Back/Forward walk through earlier ones.
 const DEFAULT_WEIGHT = 0.2;
 const MODES = ["hybrid", "keyword", "vector", "hybrid+rerank"];
 const RANGE_OPS = ["gte", "gt", "lte", "lt"];
 const FACET_FIELDS = ["brand", "category"]; // their filters show as ticked boxes, the others as chips
 const emptyFilters = () => ({ terms: new Map(), ranges: new Map() });
-const state = { query: "", mode: "hybrid", weight: DEFAULT_WEIGHT, sort: "relevance", page: 0, understand: true, filters: emptyFilters() };
+const state = { query: "", mode: "hybrid", weight: DEFAULT_WEIGHT, sort: "relevance", page: 0, understand: true, why: false,
+  filters: emptyFilters() };
 let shown = null; // what is on screen: { sort, status, understood } of the last answer shown
 let searchSeq = 0; // only the newest search's answer is shown
 
@@ -168,6 +171,7 @@ function paramsOf(s) {
     if (text) params.set(`range.${field}`, text);
   }
   if (s.page) params.set("page", String(s.page + 1));
+  if (s.why) params.set("why", "1");
   return params;
 }
 
@@ -192,6 +196,7 @@ function stateFromParams(params) {
     sort: (params.get("sort") || "").trim() || "relevance",
     page: Math.max(0, (parseInt(params.get("page"), 10) || 1) - 1),
     understand: !["0", "false", "off", "no"].includes((params.get("understand") || "").toLowerCase()),
+    why: ["1", "true", "on", "yes"].includes((params.get("why") || "").toLowerCase()), // every explanation open
     filters,
   };
 }
@@ -215,6 +220,7 @@ function showControls() {
   $("weight-value").textContent = Number(state.weight).toFixed(2);
   $("weight").disabled = state.mode === "keyword" || state.mode === "vector";
   setSortControl(state.sort);
+  $("why-all").checked = state.why;
 }
 
 function remember(how) {
@@ -483,7 +489,7 @@ function explanation(hit, spans) {
     ["reranker", why.rerank_score, why.rerank_rank],
   ].filter(([, score, rank], i) => i < 3 || score !== null && score !== undefined || rank);
   const matched = Object.entries(why.matched_terms || {}).map(([field, terms]) => `${field}: ${terms.join(", ")}`);
-  return el("details", {},
+  return el("details", { open: state.why },
     el("summary", { text: "Why this rank" }),
     el("table", { class: "why" },
       el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "stage" }), el("th", { scope: "col", text: "score" }), el("th", { scope: "col", text: "rank" }))),
@@ -557,6 +563,12 @@ $("sort").addEventListener("change", () => {
   state.sort = $("sort").value;
   state.page = 0;
   runSearch();
+});
+$("why-all").addEventListener("change", () => {
+  // Only the view changes: the answer on screen opens or folds its explanations, no new search.
+  state.why = $("why-all").checked;
+  for (const details of $("results").querySelectorAll(".card details")) details.open = state.why;
+  if (state.query) remember("replace");
 });
 $("prev").addEventListener("click", () => { state.page = Math.max(0, state.page - 1); runSearch(); });
 $("next").addEventListener("click", () => { state.page += 1; runSearch(); });
@@ -775,10 +787,163 @@ function renderReport(report) {
   $("eval-report").replaceChildren(...parts);
 }
 
+// ---- analytics (GET /v1/analytics and /v1/analytics/series, admin routes) -------------------------
+const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
+// A rate is a share of a bucket's searches: a bucket without searches has none (a gap in its line, not 0).
+const FIGURES = [
+  { key: "searches", label: "Searches", format: (v) => Number(v).toLocaleString(), bars: true },
+  { key: "no_result_rate", label: "No-result rate", format: percent, rate: true },
+  { key: "no_click_rate", label: "No-click rate", format: percent, rate: true },
+  { key: "ctr", label: "Click-through rate", format: percent, rate: true },
+  { key: "conversion_rate", label: "Conversion rate", format: percent, rate: true },
+  { key: "mean_click_position", label: "Mean click position", format: (v) => fixed(v, 2), from: 1 },
+];
+const SVG_NS = "http://www.w3.org/2000/svg";
+const WORST_QUERIES = 10; // per list
+let analyticsSeq = 0; // only the newest window's answer is shown
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+  for (const child of children) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+function duration(seconds) {
+  for (const [unit, size] of [["day", 86400], ["hour", 3600], ["minute", 60]]) {
+    if (seconds >= size && seconds % size === 0) return seconds === size ? unit : `${seconds / size} ${unit}s`;
+  }
+  return `${seconds} s`;
+}
+
+function when(seconds, interval) {
+  const options = interval >= 86400 ? { month: "short", day: "numeric" } : { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+  return new Date(seconds * 1000).toLocaleString(undefined, options);
+}
+
+function ceilNice(value) {
+  // The axis top: 1, 2 or 5 times a power of ten at or above the value.
+  if (!(value > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  return [1, 2, 5, 10].map((m) => m * power).find((top) => top >= value * (1 - 1e-9));
+}
+
+function chart(figure, buckets, interval) {
+  // Inline SVG, drawn here: the page loads nothing from elsewhere, so it works offline.
+  const [width, height, left, right, top, bottom] = [360, 140, 46, 8, 8, 22];
+  const plotWidth = width - left - right;
+  const plotHeight = height - top - bottom;
+  const values = buckets.map((b) => (figure.rate && !b.searches ? null : b[figure.key]));
+  const shown = values.filter((v) => v !== null && v !== undefined);
+  const low = figure.from ?? 0;
+  const high = figure.rate ? Math.min(1, ceilNice(Math.max(...shown, 0))) : Math.max(low + 1, ceilNice(Math.max(...shown, 0)));
+  const step = plotWidth / Math.max(buckets.length, 1);
+  const x = (i) => left + (i + 0.5) * step;
+  const y = (v) => top + plotHeight * (1 - (v - low) / (high - low));
+  const label = (i) => `${when(buckets[i].start, interval)}: ${figure.format(values[i])}`;
+  const marks = [];
+  if (figure.bars) {
+    values.forEach((v, i) => marks.push(svg("rect", { class: "bar", x: left + i * step, y: y(v), width: Math.max(step - 1, 1), height: Math.max(y(low) - y(v), 0) },
+      svg("title", {}, label(i)))));
+  } else {
+    let run = [];
+    const flush = () => {
+      if (run.length > 1) marks.push(svg("polyline", { class: "line", points: run.map(([px, py]) => `${px},${py}`).join(" ") }));
+      run = [];
+    };
+    values.forEach((v, i) => {
+      if (v === null || v === undefined) return flush();
+      run.push([x(i), y(v)]);
+      marks.push(svg("circle", { class: "point", cx: x(i), cy: y(v), r: 2 }, svg("title", {}, label(i))));
+    });
+    flush();
+  }
+  const axis = [
+    svg("line", { class: "axis", x1: left, y1: y(low), x2: width - right, y2: y(low) }),
+    svg("line", { class: "axis", x1: left, y1: top, x2: left, y2: y(low) }),
+    svg("text", { class: "tick", x: left - 4, y: top + 8, "text-anchor": "end" }, figure.format(high)),
+    svg("text", { class: "tick", x: left - 4, y: y(low), "text-anchor": "end" }, figure.format(low)),
+  ];
+  if (buckets.length) {
+    axis.push(svg("text", { class: "tick", x: left, y: height - 6 }, when(buckets[0].start, interval)),
+      svg("text", { class: "tick", x: width - right, y: height - 6, "text-anchor": "end" }, when(buckets[buckets.length - 1].start, interval)));
+  }
+  const summary = shown.length ? `from ${figure.format(Math.min(...shown))} to ${figure.format(Math.max(...shown))}` : "no data";
+  const picture = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-label": `${figure.label} per ${duration(interval)}, ${buckets.length} points, ${summary}` }, ...axis, ...marks);
+  return el("figure", { class: "chart", "data-figure": figure.key }, el("figcaption", { text: `${figure.label} per ${duration(interval)}` }), picture);
+}
+
+function explainLink(query) {
+  // The query in the search tab with every result's explanation open; a new tab gets the same as a link.
+  const target = { ...stateFromParams(new URLSearchParams()), query, why: true };
+  const link = el("a", { href: `?${paramsOf(target)}`, text: query });
+  link.addEventListener("click", (event) => {
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    selectTab($("tab-search"), false);
+    state.why = true;
+    $("why-all").checked = true;
+    newSearch(query);
+    $("q").focus();
+  });
+  return link;
+}
+
+function queryList(id, rows, none) {
+  $(id).replaceChildren(...(rows.length ? rows.map((row) => el("li", {}, explainLink(row.query), el("span", { class: "count", text: row.count.toLocaleString() })))
+    : [el("li", { class: "hint", text: none })]));
+}
+
+function renderAnalytics(figures, series, during) {
+  $("analytics-status").textContent = figures.searches
+    ? `${figures.searches.toLocaleString()} searches ${during}.`
+    : `No searches were logged ${during}.`;
+  $("analytics-figures").replaceChildren(...FIGURES.map((f) => el("div", { "data-figure": f.key },
+    el("dt", { text: f.label }), el("dd", { text: f.format(figures[f.key]) }))));
+  const variants = Object.entries(figures.variants || {});
+  $("analytics-variants").replaceChildren(...(variants.length ? [el("div", { class: "table-wrap" }, el("table", { id: "variants-table" },
+    el("caption", { text: "Per experiment variant" }),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "variant" }), ...FIGURES.map((f) => el("th", { scope: "col", text: f.label })))),
+    el("tbody", {}, ...variants.map(([name, v]) => el("tr", { "data-variant": name }, el("th", { scope: "row", text: name }),
+      ...FIGURES.map((f) => el("td", { class: "num", text: f.format(v[f.key]) })))))))] : []));
+  $("analytics-plots").replaceChildren(...(series.buckets.length ? FIGURES.map((f) => chart(f, series.buckets, series.interval)) : []));
+  queryList("no-result-queries", figures.no_result_queries, "None: every search found something.");
+  queryList("no-click-queries", figures.no_click_queries, "None: every search with results had a click.");
+}
+
+async function loadAnalytics() {
+  const seq = ++analyticsSeq;
+  const select = $("analytics-window");
+  const params = new URLSearchParams();
+  const during = select.value === "all" ? "in the whole log" : `in the ${select.selectedOptions[0].textContent.toLowerCase()}`;
+  if (select.value !== "all") {
+    const now = Date.now() / 1000;
+    params.set("since", String(now - Number(select.value)));
+    params.set("until", String(now)); // the plot spans the whole window, quiet hours included
+  }
+  $("analytics-status").textContent = "Loading…";
+  try {
+    const lists = new URLSearchParams(params);
+    lists.set("top", String(WORST_QUERIES));
+    const [figures, series] = await Promise.all([api(`/v1/analytics?${lists}`), api(`/v1/analytics/series?${params}`)]);
+    if (seq !== analyticsSeq) return;
+    showError(null);
+    renderAnalytics(figures, series, during);
+  } catch (error) {
+    if (seq !== analyticsSeq) return;
+    $("analytics-status").textContent = "";
+    showError(error);
+  }
+}
+
+$("analytics-window").addEventListener("change", loadAnalytics);
+$("analytics-form").addEventListener("submit", (event) => { event.preventDefault(); loadAnalytics(); });
+
 // On a phone the filters start folded, so the first results are on the first screen.
 if (window.matchMedia("(max-width: 720px)").matches) $("filters").open = false;
 
-const onTabShown = { "tab-rerank": checkReranker, "tab-eval": listJudgments };
+const onTabShown = { "tab-rerank": checkReranker, "tab-eval": listJudgments, "tab-analytics": loadAnalytics };
 
 // The search in the address runs when the page opens (a shared link reproduces it); Back and
 // Forward bring earlier searches back.
