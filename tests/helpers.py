@@ -114,15 +114,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data, key: str):
-    """`shopsearch serve` over the Icecat slice as a real process on 127.0.0.1: (url, process)."""
+def start_server(data, key: str, catalogue: Path | None = None):
+    """`shopsearch serve` over the Icecat slice (or another catalogue file, indexed as it is) as a real
+    process on 127.0.0.1: (url, process)."""
     import subprocess
     import sys
 
     import httpx
 
-    subprocess.run([sys.executable, "-m", "shopsearch.cli.main", "index", str(ICECAT_SLICE), "--data-dir", str(data),
-                    *[a for m in ICECAT_MAP for a in ("--map", m)], "--price-scale", "0.01"], check=True, capture_output=True)
+    mapping = [] if catalogue else [a for m in ICECAT_MAP for a in ("--map", m)] + ["--price-scale", "0.01"]
+    subprocess.run([sys.executable, "-m", "shopsearch.cli.main", "index", str(catalogue or ICECAT_SLICE), "--data-dir",
+                    str(data), *mapping], check=True, capture_output=True)
     keys = data / "keys.txt"
     keys.write_text(f"# test key\n{key}\n")
     port = free_port()

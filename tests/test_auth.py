@@ -73,3 +73,18 @@ def test_a_bad_key_entry_stops_the_server_from_starting(tmp_path):
             create_app(engine, ServeSettings(cache="none", api_keys=("k superuser",)))
     finally:
         engine.close()
+
+
+def test_a_key_can_ask_what_it_may_do(tmp_path):
+    engine = Engine.open(tmp_path / "data", embedder=HashEmbedder())
+    try:
+        settings = ServeSettings(cache="none", api_keys=("front search rate=5/s name=storefront", "boss"))
+        with TestClient(create_app(engine, settings), raise_server_exceptions=False) as client:
+            front = client.get("/v1/key", headers={"Authorization": "Bearer front"}).json()
+            assert front == {"name": "storefront", "scope": "search", "rate": 5.0}
+            assert client.get("/v1/key", headers={"Authorization": "Bearer boss"}).json()["scope"] == "admin"
+            assert client.get("/v1/key").status_code == 401
+        with TestClient(create_app(engine, ServeSettings(cache="none"))) as client:
+            assert client.get("/v1/key").json()["scope"] == "admin"  # no keys: everything is open
+    finally:
+        engine.close()

@@ -549,12 +549,27 @@ def analytics_server(servers, embedder):
                            for i, (*_, events) in enumerate(KNOWN_LOG) for kind, position in events]) == []
     engine = Engine.open(servers["data"] / "main", embedder=embedder, events=log)
     assert engine.read_only
-    settings = ServeSettings(cache="none", api_keys=(KEY,))
+    settings = ServeSettings(cache="none", api_keys=(KEY, f"{FRONT_KEY} search"))
     url, server, thread = _serve(engine, settings)
     yield url
     server.should_exit = True
     thread.join(timeout=30)
     engine.close()
+
+
+FRONT_KEY = "pk-front-end"
+
+
+def test_a_search_only_key_sees_only_the_tabs_it_can_use(page, analytics_server):
+    expect = sync_api.expect
+    page.goto(analytics_server + "/")
+    page.get_by_role("tab", name="Analytics").click()
+    page.get_by_label("API key").fill(FRONT_KEY)
+    page.get_by_role("button", name="Use key").click()
+    expect(page.get_by_role("tab", name="Analytics")).to_be_hidden()
+    expect(page.get_by_role("tab", name="Evaluation")).to_be_hidden()
+    expect(page.get_by_role("tab", name="Search")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="Compare")).to_be_visible()
 
 
 def figure(page, key):

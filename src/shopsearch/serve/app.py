@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Header
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -261,6 +261,11 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     @public.get("/health", tags=["ops"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @api.get("/v1/key", tags=["ops"])
+    def this_key(authorization: str | None = Header(default=None, include_in_schema=False)) -> dict[str, Any]:
+        """The calling key's name, scope and rate (the page hides what the key may not do)."""
+        return keys.describe(authorization)
 
     @api.get("/ready", tags=["ops"], dependencies=admin)
     def ready():

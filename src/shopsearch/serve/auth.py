@@ -125,6 +125,15 @@ class Keys:
                 found = spec
         return found
 
+    def describe(self, authorization: str | None) -> dict[str, Any]:
+        """What the page may show for this key: {name, scope, rate}; the key itself is never echoed."""
+        if self.open:
+            return {"name": None, "scope": Scope.ADMIN.value, "rate": None}
+        key = self.find(_token(authorization))
+        if key is None:
+            raise _invalid_key()
+        return {"name": key.name, "scope": key.scope.value, "rate": key.rate}
+
     def require(self, scope: Scope, limit: bool = False) -> Any:
         """A FastAPI dependency refusing requests whose key lacks `scope`; with limit, it also spends
         one of the key's tokens (give limit to one dependency per route, or a request pays twice)."""
@@ -132,12 +141,9 @@ class Keys:
         async def check(authorization: str | None = Header(default=None, include_in_schema=False)) -> None:
             if self.open:
                 return
-            bearer = authorization[:7].lower() == "bearer " if authorization else False
-            token = authorization[7:].strip().encode() if authorization and bearer else b""
-            key = self.find(token)
+            key = self.find(_token(authorization))
             if key is None:
-                raise ApiError(401, "missing or invalid API key: send Authorization: Bearer <key>", None,
-                               "invalid_api_key", {"WWW-Authenticate": "Bearer"})
+                raise _invalid_key()
             if scope not in GRANTS[key.scope]:
                 raise ApiError(403, f"this API key ({key.name}, scope {key.scope.value}) may not call {scope.value} "
                                     "routes; use an admin key", None, "insufficient_scope")
@@ -151,3 +157,13 @@ class Keys:
                                {"Retry-After": str(max(1, math.ceil(wait)))})
 
         return Depends(check)
+
+
+def _token(authorization: str | None) -> bytes:
+    bearer = authorization[:7].lower() == "bearer " if authorization else False
+    return authorization[7:].strip().encode() if authorization and bearer else b""
+
+
+def _invalid_key() -> ApiError:
+    return ApiError(401, "missing or invalid API key: send Authorization: Bearer <key>", None, "invalid_api_key",
+                    {"WWW-Authenticate": "Bearer"})

@@ -81,14 +81,12 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-class SearchRequest(BaseModel):
+class RankingParams(BaseModel):
+    """The request's ranking parameters: what an experiment's variant may set (they then take precedence)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1)
     mode: Literal["keyword", "vector", "hybrid"] | None = None
-    k: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=1000)
-    filters: Union[dict[str, Any], list[str], None] = None
     fusion: Literal["rrf", "minmax", "zscore"] | None = None
     rrf_k: float | None = Field(default=None, gt=0)
     keyword_weight: float | None = Field(default=None, ge=0)
@@ -97,13 +95,20 @@ class SearchRequest(BaseModel):
     rerank_depth: int | None = Field(default=None, ge=1, le=1000)
     ranker: bool | None = None
     ranker_depth: int | None = Field(default=None, ge=1, le=1000)
-    explain: bool = False
-    # Extension: brand, category and price-band counts over the ranked candidates (search.facets).
-    facets: bool = False
     # Query understanding (price wording, typos, synonyms, brands); None: the server's setting.
     understand: bool | None = None
     sort: str | None = Field(default=None, max_length=200)  # relevance, newest, FIELD:asc, FIELD:desc
     sort_depth: int | None = Field(default=None, ge=1, le=1000)
+
+
+class SearchRequest(RankingParams):
+    query: str = Field(min_length=1)
+    k: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=1000)
+    filters: Union[dict[str, Any], list[str], None] = None
+    explain: bool = False
+    # Extension: brand, category and price-band counts over the ranked candidates (search.facets).
+    facets: bool = False
     # Opaque, as the shop's front end knows the shopper (recorded in the search log, never interpreted).
     user_id: str | None = Field(default=None, min_length=1, max_length=200)
 
@@ -278,31 +283,12 @@ class SeriesResponse(BaseModel):
     buckets: list[SeriesBucket]
 
 
-class VariantParams(BaseModel):
-    """What a variant of an experiment may set: the request's ranking parameters (they take precedence over the request's)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    mode: Literal["keyword", "vector", "hybrid"] | None = None
-    fusion: Literal["rrf", "minmax", "zscore"] | None = None
-    rrf_k: float | None = Field(default=None, gt=0)
-    keyword_weight: float | None = Field(default=None, ge=0)
-    vector_weight: float | None = Field(default=None, ge=0)
-    rerank: bool | None = None
-    rerank_depth: int | None = Field(default=None, ge=1, le=1000)
-    ranker: bool | None = None
-    ranker_depth: int | None = Field(default=None, ge=1, le=1000)
-    understand: bool | None = None
-    sort: str | None = Field(default=None, max_length=200)
-    sort_depth: int | None = Field(default=None, ge=1, le=1000)
-
-
 class ExperimentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=64)
     method: Literal["interleave", "ab"]
-    variants: dict[str, VariantParams] = Field(description="exactly two, e.g. {\"A\": {...}, \"B\": {...}}")
+    variants: dict[str, RankingParams] = Field(description="exactly two, e.g. {\"A\": {...}, \"B\": {...}}")
 
 
 class ExperimentResponse(BaseModel):

@@ -50,7 +50,22 @@ $("key-form").addEventListener("submit", (event) => {
   // A search from a link that the key was missing for runs now.
   if (state.query && !shown && $("tab-search").getAttribute("aria-selected") === "true") runSearch({ history: "none" });
   if ($("tab-analytics").getAttribute("aria-selected") === "true") loadAnalytics();
+  applyScope();
 });
+
+// A search-only key (a shop's front-end key) sees only the tabs it can use: GET /v1/key says which it is.
+async function applyScope() {
+  let scope = "admin";
+  try {
+    scope = (await api("/v1/key", undefined, { quiet: true })).scope;
+  } catch (error) {
+    if (error.status !== 401) return; // no key yet: show everything until one is given
+  }
+  for (const tab of tabs) {
+    tab.hidden = tab.dataset.scope === "admin" && scope !== "admin";
+    if (tab.hidden && tab.getAttribute("aria-selected") === "true") selectTab($("tab-search"), false);
+  }
+}
 
 // ---- tabs (WAI-ARIA tabs: arrows move between tabs, Tab goes into the panel) ------------------
 const tabs = [...document.querySelectorAll("[role=tab]")];
@@ -67,11 +82,12 @@ function selectTab(tab, focus = true) {
 for (const tab of tabs) {
   tab.addEventListener("click", () => selectTab(tab));
   tab.addEventListener("keydown", (event) => {
-    const i = tabs.indexOf(tab);
-    const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[event.key];
+    const shown = tabs.filter((t) => !t.hidden);
+    const i = shown.indexOf(tab);
+    const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: shown.length - 1 }[event.key];
     if (next === undefined) return;
     event.preventDefault();
-    selectTab(tabs[(next + tabs.length) % tabs.length]);
+    selectTab(shown[(next + shown.length) % shown.length]);
   });
 }
 
@@ -951,5 +967,7 @@ window.addEventListener("popstate", () => {
   const searchTab = $("tab-search");
   if (searchTab.getAttribute("aria-selected") !== "true") selectTab(searchTab, false);
   loadFromUrl();
+applyScope();
 });
 loadFromUrl();
+applyScope();
