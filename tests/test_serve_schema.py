@@ -42,6 +42,6 @@ def test_no_server_errors_and_answers_match_the_schema(api_schema):
             case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
             if 400 <= response.status_code < 500:  # every refusal in OpenAI's error shape
                 error = response.json()["error"]
-                assert set(error) == {"message", "type", "param", "code"} and error["message"], (operation.label, error)
+                assert set(error) == {"message", "type", "param", "code"} and error["message"], (case.path, error)
 
         check()

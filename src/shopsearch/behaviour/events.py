@@ -77,7 +77,18 @@ def _required_id(raw: Mapping[str, Any], field: str) -> str:
         raise _invalid(field, f"must be a non-empty string, not {value!r}")
     if len(value) > MAX_ID_LENGTH:
         raise _invalid(field, f"is longer than {MAX_ID_LENGTH} characters")
+    if not _is_unicode(value):
+        raise _invalid(field, "is not valid Unicode (a lone surrogate)")
     return value
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a string holding a lone surrogate, which JSON allows ("\ud800") and UTF-8 cannot store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_int(value: Any) -> bool:
@@ -96,7 +107,9 @@ def parse_event(raw: Any, now: float) -> Event:
         raise _invalid("event", f"must be a JSON object, not {type(raw).__name__}")
     unknown = sorted(str(key) for key in raw if key not in _FIELDS)
     if unknown:
-        raise _invalid(unknown[0], f"is not an event field (fields: {', '.join(sorted(_FIELDS))})")
+        # ascii(): a key with a lone surrogate (JSON "\ud800") must not make the message itself unencodable.
+        name = unknown[0] if _is_unicode(unknown[0]) and unknown[0] else ascii(unknown[0])
+        raise _invalid(name, f"is not an event field (fields: {', '.join(sorted(_FIELDS))})")
 
     kind = raw.get("type")
     if kind is None:
@@ -120,6 +133,8 @@ def parse_event(raw: Any, now: float) -> Event:
             raise _invalid("user_id", f"must be a string, not {user_id!r}")
         if len(user_id) > MAX_ID_LENGTH:
             raise _invalid("user_id", f"is longer than {MAX_ID_LENGTH} characters")
+        if not _is_unicode(user_id):
+            raise _invalid("user_id", "is not valid Unicode (a lone surrogate)")
 
     return Event(type=kind, query_id=query_id, item_id=item_id, position=position, user_id=user_id,
                  timestamp=_timestamp(raw.get("timestamp"), now))

@@ -26,6 +26,8 @@ import numpy as np
 
 RANGE_OPS = ("gt", "gte", "lt", "lte")
 OPS = ("eq", "ne", *RANGE_OPS)
+# A lone surrogate is no Unicode text: a server expression (UTF-8) could not carry it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class InvalidFilter(ValueError):
@@ -43,11 +45,17 @@ class Condition:
             raise InvalidFilter(f"unknown operator {self.op!r} on {self.field!r}; use one of {', '.join(OPS)}")
         if not self.field:
             raise InvalidFilter("a filter needs a field name")
+        if _SURROGATE.search(self.field):
+            raise InvalidFilter(f"filter field {self.field!r} is not valid Unicode (a lone surrogate)")
         if not self.values:
             raise InvalidFilter(f"filter on {self.field!r} has no value")
         for value in self.values:
             if isinstance(value, (list, tuple, dict, set)) or value is None:
                 raise InvalidFilter(f"filter on {self.field!r}: values must be strings or numbers, got {value!r}")
+            if isinstance(value, str) and _SURROGATE.search(value):
+                raise InvalidFilter(f"filter on {self.field!r}: {value!r} is not valid Unicode (a lone surrogate)")
+            if isinstance(value, int) and not isinstance(value, bool) and _number(value) is None:
+                raise InvalidFilter(f"filter on {self.field!r}: a number too large to compare")
         if self.op in RANGE_OPS:
             if len(self.values) != 1 or _number(self.values[0]) is None:
                 raise InvalidFilter(f"{self.field} {self.op} needs one number, got {self.values!r}")
@@ -128,7 +136,11 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value) if math.isfinite(value) else None
+        try:
+            number = float(value)
+        except OverflowError:  # an int no float can hold
+            return None
+        return number if math.isfinite(number) else None
     if isinstance(value, str):
         try:
             number = float(value.strip().lstrip("$€£¥"))

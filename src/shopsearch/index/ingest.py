@@ -11,8 +11,10 @@ import csv
 import gzip
 import io
 import json
+import math
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -22,6 +24,14 @@ from .items import CANONICAL_FIELDS, InvalidItem, Item
 # Bytes that are not UTF-8 survive decoding as lone surrogates
 # (errors="surrogateescape"), so one bad line is caught without losing the file.
 _BAD_UTF8 = re.compile("[\udc80-\udcff]")
+# JSONL lines end at \n, \r\n or \r only: str.splitlines() would also cut at U+2028, U+0085 and
+# the like, which JSON strings may hold as they are (json.dumps(ensure_ascii=False) writes them).
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+# What a broken archive member or gzip stream raises while it is decompressed: zipfile.BadZipFile
+# (bad header, CRC), zlib.error (corrupt deflate data), EOFError (cut short), NotImplementedError
+# (an unsupported compression method), RuntimeError (an encrypted member), OSError (gzip's own checks),
+# ValueError (UnicodeDecodeError: a member's local header flags its name UTF-8 and it is not).
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,9 @@ class UnreadableFile(ValueError):
     """The file as a whole cannot be read (missing, unknown format, not an archive...)."""
 
 
-def detect_format(name: str) -> tuple[str, str | None]:
-    """(format, compression) from a file name such as 'a.json.zip' or 'b.csv.gz'."""
+def detect_format(name: str, source: str | None = None) -> tuple[str, str | None]:
+    """(format, compression) from a file name such as 'a.json.zip' or 'b.csv.gz'; `source` (default: the
+    name) is what an UnreadableFile names."""
     lower = name.lower()
     compression = None
     for suffix in (".gz", ".zip"):
@@ -57,7 +68,8 @@ def detect_format(name: str) -> tuple[str, str | None]:
     ext = lower.rsplit(".", 1)[-1] if "." in lower else ""
     fmt = {"ndjson": "jsonl", "jsonl": "jsonl", "json": "json", "csv": "csv", "parquet": "parquet", "pq": "parquet"}.get(ext)
     if fmt is None and compression != "zip":
-        raise UnreadableFile(f"{name}: unknown format; expected one of .jsonl .json .csv .parquet (optionally .gz or .zip)")
+        raise UnreadableFile(f"{source or name}: unknown format; expected one of .jsonl .json .csv .parquet "
+                             "(optionally .gz or .zip)")
     return fmt or "", compression
 
 
@@ -66,25 +78,47 @@ def read_file(path: str | Path) -> Iterator[tuple[Location, Any]]:
     path = Path(path)
     if not path.is_file():
         raise UnreadableFile(f"{path}: no such file")
-    fmt, compression = detect_format(path.name)
+    fmt, compression = detect_format(path.name, str(path))
     if compression == "zip":
         try:
             archive = zipfile.ZipFile(path)
-        except zipfile.BadZipFile:
-            raise UnreadableFile(f"{path}: not a zip archive") from None
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise UnreadableFile(f"{path}: not a zip archive ({exc})") from None
         with archive:
             members = [m for m in archive.infolist() if not m.is_dir()]
             for member in members:
-                member_fmt = fmt or detect_format(member.filename)[0]
-                yield from _read_bytes(archive.read(member), member_fmt, f"{path}!{member.filename}")
+                source = f"{path}!{member.filename}"
+                # A member's own compression counts: "b.jsonl.gz" is gunzipped, a zip inside is refused.
+                if fmt:  # "a.json.zip": every member is JSON, whatever its name
+                    member_fmt, member_compression = fmt, _compression(member.filename)
+                else:
+                    member_fmt, member_compression = detect_format(member.filename, source)
+                if member_compression == "zip":
+                    raise UnreadableFile(f"{source}: a zip archive inside a zip archive is not read; unpack it first")
+                try:
+                    data = archive.read(member)
+                except _ARCHIVE_ERRORS as exc:
+                    raise UnreadableFile(f"{source}: cannot be extracted ({exc})") from None
+                if member_compression == "gz":
+                    data = _gunzip(data, source)
+                yield from _read_bytes(data, fmt or member_fmt, source)
         return
     data = path.read_bytes()
     if compression == "gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise UnreadableFile(f"{path}: not a gzip file ({exc})") from None
+        data = _gunzip(data, str(path))
     yield from _read_bytes(data, fmt, str(path))
+
+
+def _compression(name: str) -> str | None:
+    lower = name.lower()
+    return "gz" if lower.endswith(".gz") else "zip" if lower.endswith(".zip") else None
+
+
+def _gunzip(data: bytes, source: str) -> bytes:
+    try:
+        return gzip.decompress(data)
+    except _ARCHIVE_ERRORS as exc:
+        raise UnreadableFile(f"{source}: not a gzip file ({exc})") from None
 
 
 def _read_bytes(data: bytes, fmt: str, source: str) -> Iterator[tuple[Location, Any]]:
@@ -102,8 +136,17 @@ def _read_bytes(data: bytes, fmt: str, source: str) -> Iterator[tuple[Location, 
         yield from _read_jsonl(text, source)
 
 
+def _json_problem(exc: ValueError | RecursionError) -> str:
+    """Why json could not decode a value: its own message, or the limits it hit past the syntax."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at column {exc.colno}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return "a number too long to read"  # int() refuses more than sys.get_int_max_str_digits() digits
+
+
 def _read_jsonl(text: str, source: str) -> Iterator[tuple[Location, Any]]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         if not line.strip():
             continue
         loc = Location(source, number)
@@ -111,9 +154,11 @@ def _read_jsonl(text: str, source: str) -> Iterator[tuple[Location, Any]]:
             yield loc, BadRecord(loc, "invalid UTF-8")
             continue
         try:
-            yield loc, json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield loc, BadRecord(loc, f"not JSON: {exc.msg} at column {exc.colno}")
+            value = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            yield loc, BadRecord(loc, f"not JSON: {_json_problem(exc)}")
+            continue
+        yield loc, value
 
 
 def _read_json_array(text: str, source: str) -> Iterator[tuple[Location, Any]]:
@@ -144,6 +189,9 @@ def _read_json_array(text: str, source: str) -> Iterator[tuple[Location, Any]]:
                 # it can be located reliably, so report it and stop.
                 yield loc, BadRecord(Location(source, exc.lineno), f"not JSON: {exc.msg}; the rest of the file is skipped")
                 return
+            except (ValueError, RecursionError) as exc:  # past json's limits: where the value ends is unknown
+                yield loc, BadRecord(loc, f"not JSON: {_json_problem(exc)}; the rest of the file is skipped")
+                return
             if _BAD_UTF8.search(text, pos, next_pos):
                 yield loc, BadRecord(loc, "invalid UTF-8")
             else:
@@ -159,10 +207,25 @@ def _read_csv(text: str, source: str) -> Iterator[tuple[Location, Any]]:
         header = next(reader)
     except StopIteration:
         return
+    except csv.Error as exc:
+        raise UnreadableFile(f"{source}: the CSV header cannot be read ({exc})") from None
+    if any(_BAD_UTF8.search(h) for h in header):
+        raise UnreadableFile(f"{source}: the CSV header is not valid UTF-8")
     header = [h.strip() for h in header]
     line = reader.line_num
-    for row in reader:
+    while True:
         loc = Location(source, line + 1)
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over csv.field_size_limit(); the reader goes on with the next line
+            if reader.line_num == line:
+                yield loc, BadRecord(loc, f"not CSV: {exc}; the rest of the file is skipped")
+                return
+            line = reader.line_num
+            yield loc, BadRecord(loc, f"not CSV: {exc}")
+            continue
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
@@ -182,11 +245,20 @@ def _read_parquet(data: bytes, source: str) -> Iterator[tuple[Location, Any]]:
         raise UnreadableFile(f"{source}: reading Parquet needs pyarrow: pip install 'shopsearch[parquet]'") from None
     try:
         parquet = pq.ParquetFile(pa.BufferReader(data))
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise UnreadableFile(f"{source}: not a Parquet file ({exc})") from None
     row = 0
-    for batch in parquet.iter_batches(batch_size=4096):
-        for record in batch.to_pylist():
+    batches = parquet.iter_batches(batch_size=4096)
+    while True:
+        # A footer that reads says little of the pages: those are only decoded here.
+        try:
+            batch = next(batches, None)
+            records = batch.to_pylist() if batch is not None else None
+        except (pa.ArrowException, OSError, ValueError, OverflowError) as exc:
+            raise UnreadableFile(f"{source}: rows from {row + 1} on cannot be read ({exc})") from None
+        if records is None:
+            return
+        for record in records:
             row += 1
             yield Location(source, row), record
 
@@ -213,8 +285,8 @@ class FieldMapping:
             if canon in ("id", "price") and len(fields) > 1:
                 raise ValueError(f"--map {spec!r}: {canon} takes one source field")
             sources[canon] = fields
-        if not price_scale > 0:
-            raise ValueError(f"--price-scale must be positive, got {price_scale}")
+        if not (price_scale > 0 and math.isfinite(price_scale)):
+            raise ValueError(f"--price-scale must be a positive number, got {price_scale}")
         return cls(sources, price_scale)
 
     def apply(self, record: Mapping[str, Any]) -> Item:
@@ -233,7 +305,10 @@ class FieldMapping:
             mapped.pop(src, None)
         item = Item.from_record(mapped)
         if item.price is not None and self.price_scale != 1.0:
-            item = Item(**{**item.__dict__, "price": round(item.price * self.price_scale, 6)})
+            price = round(item.price * self.price_scale, 6)
+            if not math.isfinite(price):
+                raise InvalidItem(f"price {item.price} times --price-scale {self.price_scale} is too large")
+            item = Item(**{**item.__dict__, "price": price})
         return item
 
 

@@ -9,6 +9,10 @@ from typing import Any, Mapping
 
 CANONICAL_FIELDS = ("id", "title", "description", "brand", "category", "price")
 
+# A lone surrogate (a JSON "\ud800" escape, a str built in Python) is no Unicode text: the stores
+# encode every string as UTF-8, so it is refused here rather than failing a write.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 class InvalidItem(ValueError):
     """A record that cannot be indexed; the message says which field and why."""
@@ -62,6 +66,8 @@ class Item:
                 continue
             if not isinstance(key, str) or not key:
                 raise InvalidItem(f"attribute names must be non-empty strings, got {key!r}")
+            if _SURROGATE.search(key):
+                raise InvalidItem(f"attribute name {key!r} is not valid Unicode (a lone surrogate)")
             attributes[key] = _attribute_value(key, value)
         return cls(
             id=item_id,
@@ -84,7 +90,13 @@ def _scalar_text(value: Any, name: str) -> str:
             raise InvalidItem(f"{name} must be text, got {value}")
         if value.is_integer():  # CSV/Parquet ids often arrive as 123.0
             value = int(value)
-    return str(value).strip()
+    try:
+        text = str(value).strip()
+    except ValueError:  # an int past sys.get_int_max_str_digits()
+        raise InvalidItem(f"{name} is a number too long to write as text") from None
+    if _SURROGATE.search(text):
+        raise InvalidItem(f"{name} is not valid Unicode (a lone surrogate)")
+    return text
 
 
 _PRICE = re.compile(r"^[+]?(\d+(?:\.\d+)?|\.\d+)$")
@@ -97,7 +109,10 @@ def parse_price(value: Any) -> float | None:
     if isinstance(value, bool):
         raise InvalidItem(f"unparsable price {value!r}")
     if isinstance(value, (int, float)):
-        price = float(value)
+        try:
+            price = float(value)
+        except OverflowError:  # an int no float can hold
+            raise InvalidItem("unparsable price: a number too large") from None
     elif isinstance(value, str) and _PRICE.match(value.strip()):
         price = float(value.strip())
     else:
@@ -108,13 +123,30 @@ def parse_price(value: Any) -> float | None:
 
 
 def _attribute_value(key: str, value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidItem(f"attribute {key} is {value}")
     if isinstance(value, (str, int, float, bool)):
+        _check_scalar(key, value)
         return value
     if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float, bool)) for v in value):
+        for v in value:
+            _check_scalar(key, v)
         return list(value)
     raise InvalidItem(f"attribute {key} must be a string, number, boolean or a list of them")
+
+
+def _check_scalar(key: str, value: str | int | float | bool) -> None:
+    """What the stores cannot hold: NaN or infinity (not JSON), an int no float can hold (filters
+    compare numbers as floats), a lone surrogate (not UTF-8)."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise InvalidItem(f"attribute {key} is not valid Unicode (a lone surrogate)")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidItem(f"attribute {key} is {value}")
+    elif not isinstance(value, bool):
+        try:
+            float(value)
+        except OverflowError:
+            raise InvalidItem(f"attribute {key} is a number too large") from None
 
 
 def document_text(record: Mapping[str, Any], description_chars: int = 2000) -> str:

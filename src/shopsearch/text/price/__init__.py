@@ -110,6 +110,7 @@ Choices
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -202,8 +203,8 @@ def parse_price(query: str, around: float = 0.2) -> PriceParse:
     `around` is the relative tolerance of "around X"/"左右" (0.2: X ± 20%). See the module
     docstring for the wording accepted and the choices made.
     """
-    if not around >= 0:  # also refuses NaN
-        raise ValueError(f"around must be >= 0, got {around!r}")
+    if not (around >= 0 and math.isfinite(around)):  # also refuses NaN
+        raise ValueError(f"around must be a finite number >= 0, got {around!r}")
     if _TRIGGER.search(query) is None:
         return PriceParse(_tidy(query), None, ())
     s = query.translate(_FOLD)
@@ -215,6 +216,8 @@ def parse_price(query: str, around: float = 0.2) -> PriceParse:
         pos = 0
         while (m := pattern.search(s, pos)) is not None:
             bounds = rule(m, s, around)
+            if bounds is not None and not all(b is None or math.isfinite(b) for b in (bounds[0], bounds[2])):
+                bounds = None  # an amount near the float limit, overflowed by "around" or a magnitude unit
             if bounds is None:
                 # Not a price here; a later, shorter reading may still be ("kids under 5 under $30").
                 pos = m.start() + 1

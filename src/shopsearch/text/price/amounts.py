@@ -3,6 +3,7 @@ Latin-word boundaries an amount must sit between."""
 
 from __future__ import annotations
 
+import math
 import re
 
 # Full-width ASCII and a few dashes/waves map one character to one, so offsets into the folded copy
@@ -120,7 +121,8 @@ def _number(s: str) -> float | None:
             whole, frac = s[:cut].replace(",", "").replace(".", ""), s[cut + 1 :]
     else:
         whole, frac = s, ""
-    return float(f"{whole}.{frac}" if frac else whole) * mult
+    value = float(f"{whole}.{frac}" if frac else whole) * mult
+    return value if math.isfinite(value) else None  # 400 digits read as inf: no amount
 
 
 def _is_latin(ch: str) -> bool:

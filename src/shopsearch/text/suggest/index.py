@@ -85,7 +85,11 @@ class SuggestIndex:
         k = KIND_INDEX.get(kind)
         if k is None:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0):
+        try:
+            usable = isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0
+        except OverflowError:  # an int no float can hold
+            usable = False
+        if not usable:
             raise ValueError(f"weight must be a finite number > 0; got {weight!r}")
         return k
 
