@@ -220,8 +220,13 @@ def test_a_stuck_query_embedding_times_out_through_the_servers_batcher(open_engi
     client = client_for(engine)
     model.stuck = True
     try:
+        assert client.get("/ready").json()["down"] == []
         answer = client.post("/v1/search", json={"query": "red shoe", "k": 3}).json()
         assert answer["degraded"] and "timed out after 0.3s" in answer["degraded_reason"]
         assert [h["item"]["title"].split()[0] for h in answer["results"]] == ["red"] * 3  # the keyword leg answered
+        for query in ("red shoes", "shoe red"):  # the breaker opens after its third failure
+            client.post("/v1/search", json={"query": query, "k": 3})
+        ready = client.get("/ready").json()
+        assert ready["models"]["embedding"] == "open" and ready["down"] == ["embedding"]
     finally:
         model.release.set()

@@ -35,12 +35,13 @@ def redis_binary() -> str:
     return found
 
 
-def start_redis(workdir):
-    """A redis-server on a free port of 127.0.0.1: (url, process)."""
+def start_redis(workdir, port: int | None = None):
+    """A redis-server on 127.0.0.1, on the port given or a free one: (url, process)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
     process = subprocess.Popen([redis_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
                                 "--appendonly", "no", "--dir", str(workdir)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -98,7 +99,8 @@ def test_an_unreachable_redis_is_a_clear_start_error():
         make_cache("memcached://x", 10, 60)
 
 
-def test_a_redis_outage_is_counted_and_logged_and_searches_still_answer(tmp_path, open_engine, icecat_items, caplog):
+def test_a_redis_outage_is_counted_and_logged_and_searches_still_answer_then_caching_resumes(
+        tmp_path, open_engine, icecat_items, caplog):
     url, process = start_redis(tmp_path / "redis")
     try:
         engine = open_engine(tmp_path / "d")
@@ -116,3 +118,15 @@ def test_a_redis_outage_is_counted_and_logged_and_searches_still_answer(tmp_path
     assert 'shopsearch_cache_errors_total{operation="get"}' in metrics
     assert 'shopsearch_cache_errors_total{operation="set"}' in metrics
     assert any("Redis cache get failed" in record.getMessage() for record in caplog.records)
+
+    # Redis comes back on the same address: the same client reconnects and answers are cached again.
+    _, again = start_redis(tmp_path / "redis", port=int(url.rsplit(":", 1)[1].split("/")[0]))
+    try:
+        first = client.post("/v1/search", json=body).json()
+        second = client.post("/v1/search", json=body).json()
+        assert first["cached"] is False and second["cached"] is True and second["results"] == first["results"]
+        assert redis.Redis.from_url(url).dbsize() > 0
+    finally:
+        client.__exit__(None, None, None)
+        again.terminate()
+        again.wait(timeout=10)

@@ -192,6 +192,13 @@ class Engine:
         """The learned ranker hybrid search uses by default; None: the fused order stands."""
         return self._context.ranker
 
+    def model_states(self) -> dict[str, str | None]:
+        """Each model's circuit breaker: closed (answering), open (down: searches skip it) or half-open
+        (one trial call allowed); None for a reranker that is not configured."""
+        context = self._context
+        return {"embedding": context.embed_breaker.state,
+                "reranker": context.rerank_breaker.state if context.reranker is not None else None}
+
     @property
     def ranker_problem(self) -> str | None:
         return self._context.ranker_problem

@@ -269,9 +269,13 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
 
     @api.get("/ready", tags=["ops"], dependencies=admin)
     def ready():
+        states = engine.model_states()
+        # A model that is down leaves the server ready (searches answer by keyword, marked degraded);
+        # `down` says which, for the operator and the load balancer's logs.
         body = {"ready": service.ready, "index": {"items": len(engine), "version": engine.version},
                 "embedding_model": service.embedder.name,
-                "rerank_model": service.reranker.name if service.reranker else None}
+                "rerank_model": service.reranker.name if service.reranker else None,
+                "models": states, "down": sorted(name for name, state in states.items() if state == "open")}
         return JSONResponse(body, status_code=200 if service.ready else 503)
 
     @api.get("/metrics", tags=["ops"], response_class=Response, dependencies=admin)
