@@ -68,3 +68,10 @@ def test_mask_matches_a_plain_python_reference(column_values, op, bound):
         return n is not None and {"gt": n > bound, "gte": n >= bound, "lt": n < bound, "lte": n <= bound}[op]
 
     assert mask.tolist() == [reference(v) for v in column_values]
+
+
+def test_a_column_read_ahead_of_the_readers_rows_matches_only_the_rows_it_covers():
+    """A column built during a write holds rows the searching reader's mask does not cover yet."""
+    column = Column([(0, 5), (1, 50), (7, 5)])  # row 7: committed by a write not swapped in yet
+    assert column.matching(Condition("price", "lte", (10,)), 3).tolist() == [True, False, False]
+    assert Column([(0, "a"), (4, "a")]).matching(Condition("brand", "eq", ("a",)), 2).tolist() == [True, False]

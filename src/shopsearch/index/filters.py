@@ -203,15 +203,22 @@ class Column:
             for key in map(normalize_value, condition.values):
                 if key in self._vocab:
                     wanted[self._vocab[key]] = True
-            mask[self.rows[wanted[self.codes]]] = True
+            mask[_within(self.rows[wanted[self.codes]], size)] = True
             if condition.op == "ne":
                 mask = ~mask
             return mask
         bound = _number(condition.values[0])
         assert bound is not None  # Condition.__post_init__ refuses a range without one number
         compare = {"gt": np.greater, "gte": np.greater_equal, "lt": np.less, "lte": np.less_equal}[condition.op]
-        mask[self.num_rows[compare(self.nums, bound)]] = True
+        mask[_within(self.num_rows[compare(self.nums, bound)], size)] = True
         return mask
+
+
+def _within(rows: np.ndarray, size: int) -> np.ndarray:
+    """The rows a mask of `size` covers. A column built on first use reads the catalogue as it is now,
+    which may already hold a write's rows that the searching reader's index state does not (the write
+    swaps its state in after committing): those rows are not the reader's to match."""
+    return rows[rows < size]
 
 
 def evaluate(conditions: Sequence[Condition], column: Callable[[str], Column], size: int) -> np.ndarray:
