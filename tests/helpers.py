@@ -155,3 +155,19 @@ def stop_server(process) -> None:
             process.kill()
             process.wait(timeout=10)
             raise
+
+
+def check_price_spans(query: str, parsed) -> None:
+    """parse_price's spans are ordered, inside the query, and its text is the query without them."""
+    last = 0
+    for start, end in parsed.spans:
+        assert last <= start < end <= len(query), parsed.spans
+        last = end
+    pieces, pos = [], 0
+    for start, end in parsed.spans:
+        pieces.append(query[pos:start])
+        pos = end
+    pieces.append(query[pos:])
+    assert parsed.text == " ".join(" ".join(pieces).split())
+    if parsed.price is None:
+        assert parsed.spans == ()

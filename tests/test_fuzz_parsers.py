@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
+from helpers import check_price_spans
 from shopsearch.behaviour.events import EVENT_TYPES, MAX_ID_LENGTH, MAX_POSITION, Event, InvalidEvent, parse_event
 from shopsearch.eval.judgments import InvalidJudgments, load_judgments, parse_judgments
 from shopsearch.index.filters import (
@@ -572,18 +573,8 @@ price_query = st.one_of(odd_text, st.text(max_size=40), st.lists(st.sampled_from
 
 
 def check_price(query: str, parsed: PriceParse) -> None:
-    last = 0
-    for start, end in parsed.spans:
-        assert last <= start < end <= len(query), parsed.spans
-        last = end
-    pieces, pos = [], 0
-    for start, end in parsed.spans:
-        pieces.append(query[pos:start])
-        pos = end
-    pieces.append(query[pos:])
-    assert parsed.text == " ".join(" ".join(pieces).split())
+    check_price_spans(query, parsed)
     if parsed.price is None:
-        assert parsed.spans == ()
         return
     bounds = parsed.price.as_filter()
     assert bounds and all(math.isfinite(v) and v >= 0 for v in bounds.values()), bounds
