@@ -171,3 +171,52 @@ def check_price_spans(query: str, parsed) -> None:
     assert parsed.text == " ".join(" ".join(pieces).split())
     if parsed.price is None:
         assert parsed.spans == ()
+
+
+class MilvusLiteServer:
+    """`milvus-lite server` on 127.0.0.1 over a data directory; stopped and started again on the same port
+    (a Milvus that goes away and comes back), always by its PID."""
+
+    def __init__(self, data_dir: Path, log: Path) -> None:
+        import shutil
+        import sys
+
+        self.program = shutil.which("milvus-lite") or str(Path(sys.executable).parent / "milvus-lite")
+        self.data_dir, self.log, self.port, self.process = data_dir, log, free_port(), None
+
+    @property
+    def uri(self) -> str:
+        return f"milvus://127.0.0.1:{self.port}"
+
+    def start(self, seconds: float = 60) -> None:
+        import socket
+        import subprocess
+
+        if self.process is not None and self.process.poll() is None:
+            return  # running
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen([self.program, "server", "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
+                                             "--port", str(self.port)], stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.time() + seconds
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.time() > deadline:
+                    self.stop()
+                    raise RuntimeError("milvus-lite server did not start: " + self.log.read_text()[-2000:]) from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

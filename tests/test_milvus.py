@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from helpers import FEATURES, FIXTURES, ICECAT_MAP, ICECAT_SLICE, catalogue, free_port
+from helpers import FEATURES, FIXTURES, ICECAT_MAP, ICECAT_SLICE, MilvusLiteServer, catalogue
 from shopsearch.config import EngineConfig, VectorConfig
 from shopsearch.eval.evaluator import evaluate
 from shopsearch.eval.judgments import load_judgments
@@ -99,37 +100,15 @@ def test_row_filter_is_the_shorter_exact_expression():
 @pytest.fixture
 def milvus_server(tmp_path):
     """`milvus-lite server` over the network on 127.0.0.1, stopped by PID."""
-    import shutil
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    program = shutil.which("milvus-lite") or str(Path(sys.executable).parent / "milvus-lite")
-    if not Path(program).exists():
+    server = MilvusLiteServer(tmp_path / "milvus-server", tmp_path / "milvus-server.log")
+    if not Path(server.program).exists():
         pytest.skip("the milvus-lite command is not installed")
-    port = free_port()
-    log = (tmp_path / "milvus-server.log").open("w")
-    process = subprocess.Popen([program, "server", "--data-dir", str(tmp_path / "milvus-server"), "--host", "127.0.0.1",
-                                "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.time() > deadline:
-                process.kill()
-                pytest.fail("milvus-lite server did not start: " + (tmp_path / "milvus-server.log").read_text()[-2000:])
-            time.sleep(0.2)
-    yield f"milvus://127.0.0.1:{port}"
-    process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server.uri
+    server.stop()
 
 
 @pytest.mark.slow  # starts a `milvus-lite server` process

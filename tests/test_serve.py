@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, strategies as st
 
 from helpers import FIXTURES, HashEmbedder, WordReranker, start_server, stop_server
 from shopsearch.serve.app import create_app
@@ -242,6 +243,38 @@ def test_micro_batching_joins_concurrent_requests_and_bounds_the_queue(served):
     assert refused.headers["retry-after"] == "1" and refused.json()["error"]["code"] == "queue_full"
 
 
+def test_requests_past_the_in_flight_limit_get_429_at_once_and_the_server_recovers(served):
+    client = served(reranker=WordReranker(delay_s=0.3), max_in_flight=2)
+    app = client.app
+    body = {"query": "usb charger", "documents": ["usb charger", "laptop bag", "mouse"]}
+
+    async def burst(n):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            started = time.perf_counter()
+            answers = await asyncio.gather(*[http.post("/v1/rerank", json=body) for _ in range(n)],
+                                           http.get("/health"))
+            return answers, time.perf_counter() - started
+    answers, _ = client.portal.call(burst, 6)
+    *reranks, health = answers
+    assert health.status_code == 200  # never refused
+    codes = sorted(r.status_code for r in reranks)
+    assert codes == [200, 200, 429, 429, 429, 429], codes
+    refused = next(r for r in reranks if r.status_code == 429)
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["error"]["code"] == "overloaded" and refused.json()["error"]["type"] == "rate_limit_error"
+    assert client.post("/v1/rerank", json=body).status_code == 200  # the slots came back
+    assert 'shopsearch_rejected_total{reason="overloaded"} 4.0' in client.get("/metrics").text
+    assert "shopsearch_requests_in_flight 0.0" in client.get("/metrics").text
+
+
+def test_a_negative_in_flight_limit_is_refused():
+    from shopsearch.config import InvalidConfig
+
+    with pytest.raises(InvalidConfig, match="max_in_flight"):
+        ServeSettings(max_in_flight=-1)
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
     url, process = start_server(tmp_path_factory.mktemp("live"), KEY)
@@ -424,3 +457,23 @@ def test_a_server_starts_and_answers_by_keyword_while_the_embedding_model_is_dow
         answer = client.post("/v1/search", json={"query": icecat_items[0].title}).json()
         assert answer["degraded"] and answer["results"][0]["id"] == icecat_items[0].id
         assert client.post("/v1/embeddings", json={"input": "x"}).status_code == 503
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcdefgh"), st.integers(0, 300)), max_size=60),
+       st.integers(1, 6), st.integers(0, 800))
+def test_the_memory_cache_keeps_the_most_recent_entries_within_both_bounds(writes, entries, max_bytes):
+    from shopsearch.serve.cache import MemoryCache
+
+    cache = MemoryCache(entries, max_bytes)
+    latest: dict[str, bytes] = {}
+    for key, size in writes:
+        cache.set(key, b"x" * size)
+        latest[key] = b"x" * size
+        latest = {k: latest.pop(k) for k in [*[k for k in latest if k != key], key]}  # recency order, newest last
+    kept = [k for k in latest if cache.get(k) is not None]
+    assert len(cache) == len(kept) <= entries
+    assert cache.size_bytes == sum(len(latest[k]) for k in kept)
+    assert cache.size_bytes <= max_bytes or not max_bytes or len(cache) == 1  # one entry over the bound stays alone
+    if writes:
+        assert cache.get(writes[-1][0]) == latest[writes[-1][0]]  # the newest entry is always there
+        assert kept == list(latest)[-len(kept):]  # what was dropped is the least recently used

@@ -103,10 +103,14 @@ class VectorConfig(Validated):
     # correlate with the vectors (a brand's products sit together), which makes
     # the filtered walk longer: 2000 measured best (100k rows: ~14,000 rows).
     exact_scan_ratio: float = 2000.0
+    # milvus: seconds one call to the server may take (its client retries a refused connection until
+    # then); a search whose vector leg fails answers by keyword, marked degraded.
+    timeout_s: float = 5.0
 
     def _check(self) -> None:
         _require(self.m >= 2 and self.ef_construction >= 1 and self.ef_search >= 1,
                  "m must be at least 2, ef_construction and ef_search at least 1")
+        _require(self.timeout_s > 0, f"timeout_s must be positive, got {self.timeout_s}")
         _require(self.exact_scan_ratio >= 0, f"exact_scan_ratio must not be negative, got {self.exact_scan_ratio}")
 
 
@@ -231,11 +235,16 @@ class EngineConfig(Validated):
     chunk_tokens: int = 256
     # The search log and shoppers' events (events.sqlite in the data directory) are kept this long.
     event_retention_days: float = 90.0
+    # Writes are refused (StorageFull) while a batch would leave less than this much free on the
+    # data directory's disk, as Elasticsearch's flood-stage watermark does: the catalogue, the
+    # keyword index and the vector snapshot then never meet a full disk half-way through. 0: no check.
+    min_free_mb: float = 100.0
 
     def _check(self) -> None:
         _require(self.ingest_batch_size >= 1, f"ingest_batch_size must be at least 1, got {self.ingest_batch_size}")
         _require(self.chunk_tokens >= 0, f"chunk_tokens must be 0 (off) or positive, got {self.chunk_tokens}")
         _require(self.event_retention_days > 0, f"event_retention_days must be positive, got {self.event_retention_days}")
+        _require(self.min_free_mb >= 0, f"min_free_mb must not be negative (0: no check), got {self.min_free_mb}")
 
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> "EngineConfig":

@@ -21,3 +21,13 @@ class DataDirError(ShopsearchError, RuntimeError):
 
 class InvalidConfig(ShopsearchError, ValueError):
     """A setting has a value it cannot take; the message names the setting (or its variable)."""
+
+
+class IndexUnavailable(ShopsearchError, RuntimeError):
+    """An index on a server (Milvus) cannot be reached: a search answers without it where it can, and a
+    write is refused with nothing applied (the catalogue unchanged)."""
+
+
+class StorageFull(ShopsearchError, RuntimeError):
+    """The data directory's disk is full, or a write would leave less free than min_free_mb: the write is
+    refused or failed, and every batch committed before it is intact. Searches go on."""

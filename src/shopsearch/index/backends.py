@@ -6,6 +6,7 @@ Layout of a data directory:
     vector/            HNSW snapshot + the last sequence it holds
     vector-chunks/     the same for the chunks of long descriptions
     LOCK               held by the one process allowed to write
+    remote-writes.json rows a write to a remote index (Milvus) may have touched without committing
 
 The backends are chosen by the frozen config (vector: hnsw | milvus; keyword: tantivy |
 milvus). Opening builds them in order and, if any step fails, closes what it had built.
@@ -15,9 +16,13 @@ swaps in new state (see ReadWriteLock), and only for backends that cannot be rea
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
+import logging
 import os
+import re
+import shutil
 import threading
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -27,20 +32,23 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from ..config import EngineConfig, ModelConfig
-from ..errors import DataDirError
+from ..errors import DataDirError, IndexUnavailable, ShopsearchError, StorageFull
 from ..models import Embedder, create_embedder
 from ..models.factory import builtin_for_model
 from ..text import Analyzer
 from ..text.synonyms import SynonymRule, SynonymSet, parse_rule
 from .chunks import ChunkIndex
 from .columns import FilterColumns
+from .items import Item
 from .keyword import TEXT_FIELDS, KeywordIndex, ServerFusion
 from .rwlock import ReadWriteLock
-from .store import CatalogueStore
+from .store import BeforeCommit, CatalogueStore, ChunkChange, ChunkRecord
 from .vector import VectorIndex
 
 if TYPE_CHECKING:
     from .lexicon import CatalogueLexicon
+
+log = logging.getLogger(__name__)
 
 # Unsaved vector-index changes are replayed from the catalogue on the next
 # open; snapshot often enough that the replay stays short.
@@ -48,6 +56,10 @@ SNAPSHOT_EVERY = 20_000
 # Rows inserted per hold of the write lock into an index that cannot be read meanwhile (hnswlib):
 # readers wait for one slice (a few ms), not for the whole batch.
 SWAP_SLICE = 64
+REMOTE_WRITES = "remote-writes.json"
+_NEARLY_FULL = 1 << 20  # bytes free under which a short write is taken for a full disk
+# Our own mistakes (a record missing), not the server's absence: they reach the caller as they are.
+_CALLER_ERRORS = (ValueError, TypeError)
 
 
 def analyzed_fields(analyzer: Analyzer, record: Mapping[str, Any]) -> dict[str, str]:
@@ -71,6 +83,7 @@ class Backends:
     lock: ReadWriteLock = field(default_factory=ReadWriteLock)
     writer: threading.Lock = field(default_factory=threading.Lock)  # one write at a time
     unsaved: int = 0
+    behind: bool = False  # a committed batch some local index did not take (a full disk): caught up before the next write
     synonyms: SynonymSet = field(init=False)
     rules_version: int = field(init=False)  # bumped by every change of the synonyms or the ranker, which change answers
     _lexicon: CatalogueLexicon | None = field(default=None, init=False)
@@ -150,7 +163,16 @@ class Backends:
             opened.callback(chunk_vectors.close)
             backends = cls(data_dir, config, store, embedder, keyword, vector, ChunkIndex(chunk_vectors, store.chunk_rows()),
                            server_fusion, lock_fd, analyzer)
-            backends.catch_up()
+            backends.repair_remote()
+            try:
+                backends.catch_up()
+            except Exception as exc:
+                if not disk_full(exc, data_dir):
+                    raise
+                # Open all the same: searches answer from what the indexes hold; the next write catches up first.
+                log.warning("%s: the indexes could not take in every committed batch, the disk is full (%s); "
+                            "searches may miss the newest items until space is freed", data_dir, exc)
+                backends.behind = True
             opened.pop_all()  # success: the backends own what was opened
         return backends
 
@@ -165,7 +187,13 @@ class Backends:
             closing.callback(self.vector.close)
             closing.callback(self.keyword.close)
             if self.unsaved:
-                self.save_vectors()
+                try:
+                    self.save_vectors()
+                except Exception as exc:
+                    if not disk_full(exc, self.data_dir):
+                        raise
+                    # Nothing is lost: the next open replays the catalogue into the last snapshot.
+                    log.warning("vector snapshot not saved, the disk is full (%s); the next open replays it", exc)
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -178,11 +206,27 @@ class Backends:
 
     # -- writes ---------------------------------------------------------------
     def catch_up(self) -> None:
-        """Apply catalogue batches the derived indexes have not seen (after a crash, say)."""
+        """Apply catalogue batches the derived indexes have not seen (after a crash, say). On a full disk the
+        vectors are still replayed (in memory) before the full disk is raised: searches then miss only what
+        the keyword index could not take."""
+        full: Exception | None = None
+        for replay in (self._replay_vectors, self._replay_keyword):
+            try:
+                replay()
+            except Exception as exc:
+                if not disk_full(exc, self.data_dir):
+                    raise
+                full = full or exc
+        if full is not None:
+            raise full
+
+    def _replay_keyword(self) -> None:
         if not self.read_only:
             for seq, batch in self.store.changes_since(self.keyword.applied_seq):
                 upserts = {row: analyzed_fields(self.analyzer, record) for row, deleted, record, _ in batch if not deleted}
                 self.keyword.apply(seq, upserts, [row for row, deleted, *_ in batch if deleted])
+
+    def _replay_vectors(self) -> None:
         replayed = 0
         for seq, batch in self.store.changes_since(self.vector.applied_seq):
             live = [(row, vec, record) for row, deleted, record, vec in batch if not deleted]
@@ -194,18 +238,165 @@ class Backends:
             self.chunks.apply(seq, chunk_batch)
             replayed += len(chunk_batch)
         if replayed and not self.read_only:
+            self.unsaved += replayed
             self.save_vectors()
+
+    @property
+    def remote(self) -> bool:
+        """Whether the vectors live on a server (both collections, items' and chunks', are on one backend)."""
+        return self.vector.remote
+
+    def commit_upsert(self, items: Sequence[Item], vectors: np.ndarray, chunk_records: Sequence[Sequence[ChunkRecord]],
+                      previous: Sequence[Mapping[str, Any]]) -> tuple[int, list[int]]:
+        """Store a batch and bring every index up to it: (seq, rows). With the vectors on a server, they are
+        written there inside the catalogue's transaction, before it commits: if the server fails, the
+        transaction rolls back and IndexUnavailable says nothing was written. Called under `writer`."""
+        self.repair_remote()
+        records = [item.to_record() for item in items]
+        self._check_space(records, vectors, chunk_records)
+        with self._storage() as committed:
+            self._catch_up_behind()
+            seq, rows = self.store.upsert(items, vectors, chunk_records, before_commit=self._remote_write(records, vectors, False))
+            committed.append(seq)
+            self._remote_committed()
+            self.apply(seq, rows, records, vectors, previous=previous)
+        return seq, rows
+
+    def commit_delete(self, ids: Sequence[str], previous: Sequence[Mapping[str, Any]]) -> tuple[int, list[int]]:
+        """Delete items by id as one batch: (seq, rows deleted). As commit_upsert."""
+        self.repair_remote()
+        with self._storage() as committed:  # no free-space check: deleting is how space comes back
+            self._catch_up_behind()
+            seq, rows = self.store.delete(ids, before_commit=self._remote_write([], np.zeros((0, self.vector.dim), np.float32), True))
+            committed.append(seq)
+            self._remote_committed()
+            if rows:
+                self.apply(seq, [], [], np.zeros((0, self.vector.dim), np.float32), deleted=rows, previous=previous)
+        return seq, rows
+
+    def _catch_up_behind(self) -> None:
+        """Replay what a failed write left out of the local indexes, before the next write goes on top of it."""
+        if not self.behind:
+            return
+        with self.lock.writing():  # replaying into hnswlib: no reader may walk the graph meanwhile
+            self.catch_up()
+            self._lexicon = None  # rebuilt from the catalogue on next use
+            self.columns = FilterColumns(self.store, self.store.max_row() + 1)
+        self.behind = False
+
+    def _check_space(self, records: Sequence[Mapping[str, Any]], vectors: np.ndarray,
+                     chunk_records: Sequence[Sequence[ChunkRecord]]) -> None:
+        reserve = self.config.min_free_mb * 2**20
+        if not reserve:
+            return
+        # What the batch may take: the catalogue's copy (and its write-ahead log), the keyword index's; and a
+        # local vector snapshot, which writes the whole index anew before it drops the old one.
+        texts = sum(len(json.dumps(record, ensure_ascii=False)) for record in records)
+        texts += sum(len(heading) + len(text) for chunks in chunk_records for heading, text, _ in chunks)
+        need = 3 * texts + 3 * (vectors.nbytes + sum(len(chunks) for chunks in chunk_records) * vectors.shape[1] * 4)
+        if not self.remote:  # the graph (its own copy of each vector and ~2M links) and the vectors' array
+            need += (self.vector.count() + self.chunks.count() + len(records)) * (2 * 4 * self.vector.dim + 200)
+        free = shutil.disk_usage(self.data_dir).free
+        if free - need < reserve:
+            raise StorageFull(f"{free / 2**20:.1f} MiB free on the disk holding {self.data_dir}: this batch would leave "
+                              f"less than the {self.config.min_free_mb:g} MiB kept free (SHOPSEARCH_MIN_FREE_MB); the batch "
+                              "was not written, earlier batches are intact, searches go on. Free space to write again.")
+
+    @contextmanager
+    def _storage(self) -> Iterator[list[int]]:
+        """A full disk met while writing becomes StorageFull, saying whether the catalogue had committed the
+        batch (the sequence yielded list holds it then): if so the indexes take it in on the next open."""
+        committed: list[int] = []
+        try:
+            yield committed
+        except ShopsearchError:
+            raise
+        except Exception as exc:
+            if committed:
+                self.behind = True
+            if not disk_full(exc, self.data_dir):
+                raise
+            if not committed:
+                raise StorageFull(f"the disk holding {self.data_dir} is full ({exc}): the batch was not written; "
+                                  "earlier batches are intact. Free space to write again.") from exc
+            raise StorageFull(f"the disk holding {self.data_dir} filled after the catalogue committed this batch "
+                              f"(sequence {committed[0]}) ({exc}): it is kept, and the indexes take it in when the data "
+                              "directory is next opened with space free; earlier batches are intact.") from exc
+
+    def _remote_write(self, records: Sequence[Mapping[str, Any]], vectors: np.ndarray, deleting: bool) -> BeforeCommit | None:
+        """What commits a batch to the server, inside the catalogue's transaction (None: the vectors are local).
+        The rows it may touch are noted on disk first: a failure or a crash after the server took part of
+        the batch leaves them to repair_remote, which sets them back to what the catalogue holds."""
+        if not self.remote:
+            return None
+
+        def write(seq: int, rows: list[int], chunk_batch: list[ChunkChange]) -> None:
+            note = self.data_dir / REMOTE_WRITES
+            partial = note.with_suffix(".partial")
+            with open(partial, "w") as out:
+                json.dump({"seq": seq, "rows": rows, "chunks": [c for c, *_ in chunk_batch]}, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, note)
+            try:
+                if deleting:
+                    self.vector.apply(seq, [], vectors, rows, [])
+                else:
+                    self.vector.apply(seq, rows, vectors, [], records)
+                if chunk_batch:
+                    self.chunks.apply(seq, chunk_batch)
+            except _CALLER_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever the client raises when the server is away
+                raise IndexUnavailable(f"the vector index server ({self.config.vector.uri}) failed: {exc}; "
+                                       "nothing was written") from exc
+        return write
+
+    def _remote_committed(self) -> None:
+        (self.data_dir / REMOTE_WRITES).unlink(missing_ok=True)
+
+    def repair_remote(self) -> None:
+        """Set the rows a failed (or interrupted) remote write noted back to what the catalogue holds: the
+        server may hold vectors of a batch the catalogue rolled back. Runs before the next write and on open;
+        IndexUnavailable while the server is still away."""
+        note = self.data_dir / REMOTE_WRITES
+        if self.read_only or not self.remote or not note.exists():
+            return
+        touched = json.loads(note.read_text())
+        current = self.store.current(touched["rows"])
+        live = [(row, record, vector) for row, record, vector in current if record is not None and vector is not None]
+        gone = [row for row, record, _ in current if record is None]
+        vectors = np.stack([v for *_, v in live]) if live else np.zeros((0, self.vector.dim), np.float32)
+        try:
+            self.vector.apply(self.vector.applied_seq, [r for r, _, _ in live], vectors, gone, [rec for _, rec, _ in live])
+            if touched["chunks"]:
+                self.chunks.apply(self.chunks.applied_seq, self.store.current_chunks(touched["chunks"]))
+        except Exception as exc:  # noqa: BLE001 - as in _remote_write
+            raise IndexUnavailable(f"the vector index server ({self.config.vector.uri}) is still away: {exc}; "
+                                   "nothing was written") from exc
+        note.unlink()
 
     def apply(self, seq: int, rows: Sequence[int], records: Sequence[Mapping[str, Any]], vectors: np.ndarray,
               deleted: Sequence[int] = (), previous: Sequence[Mapping[str, Any]] = ()) -> None:
-        """Bring every index up to a batch the catalogue committed as `seq`: `records` and `vectors` are the
-        new versions of `rows`; `deleted` rows are gone; `previous` are the old records of the rows it
-        replaced or deleted. Called by the one writer (under `writer`)."""
+        """Bring the local indexes up to a batch the catalogue committed as `seq`: `records` and `vectors` are
+        the new versions of `rows`; `deleted` rows are gone; `previous` are the old records of the rows it
+        replaced or deleted. Remote vectors were written before the commit (commit_upsert). Called by the
+        one writer (under `writer`)."""
         if self._lexicon is not None:
             self._lexicon.update(seq, rows, records, deleted, previous)
         upserts = {row: analyzed_fields(self.analyzer, record) for row, record in zip(rows, records)}
         # A tantivy commit does not disturb searchers (each reads a snapshot), so it runs beside them.
         self.keyword.apply(seq, upserts, deleted)
+        if self.remote:
+            self.columns.replace([*rows, *deleted], [*records])
+        else:
+            self._apply_local_vectors(seq, rows, records, vectors, deleted)
+        self.unsaved += len(rows) + len(deleted)
+        if self.unsaved >= SNAPSHOT_EVERY:
+            self.save_vectors()
+
+    def _apply_local_vectors(self, seq: int, rows: Sequence[int], records: Sequence[Mapping[str, Any]], vectors: np.ndarray,
+                             deleted: Sequence[int]) -> None:
         chunk_batch = [batch for batch_seq, batch in self.store.chunk_changes_since(seq - 1) if batch_seq == seq]
         exclusive = not (self.vector.reads_during_writes and self.chunks.reads_during_writes)
 
@@ -223,9 +414,6 @@ class Backends:
             for batch in chunk_batch:
                 self.chunks.apply(seq, batch)
             self.columns.replace([*rows, *deleted], [*records])
-        self.unsaved += len(rows) + len(deleted)
-        if self.unsaved >= SNAPSHOT_EVERY:
-            self.save_vectors()
 
     def save_vectors(self) -> None:
         # Snapshots read the graph, which only this writer changes: readers may go on meanwhile.
@@ -243,6 +431,20 @@ class Backends:
 
 
 SYNONYMS, RULES_VERSION = "synonyms", "rules_version"
+
+
+def disk_full(exc: BaseException, where: Path | None = None) -> bool:
+    """Whether an error is a full disk, as the OS, SQLite or tantivy (a Rust io error in its message) report it;
+    or, for an error that does not say why (numpy's short write, tantivy's "index writer was killed"), whether
+    the disk holding `where` has next to nothing free."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    if "database or disk is full" in text or "No space left on device" in text or "os error 28" in text:
+        return True
+    if isinstance(exc, OSError) and re.search(r"\d+ requested and \d+ written", text):
+        return True
+    return where is not None and shutil.disk_usage(where).free < _NEARLY_FULL
 
 
 def load_synonyms(store: CatalogueStore) -> SynonymSet:

@@ -33,6 +33,10 @@ class ChunkIndex:
     def reads_during_writes(self) -> bool:
         return self._vectors.reads_during_writes
 
+    @property
+    def remote(self) -> bool:
+        return self._vectors.remote
+
     def _set(self, chunks: np.ndarray, rows: np.ndarray) -> None:
         if len(chunks) and chunks.max() >= len(self._row_of):
             grown = np.full(max(int(chunks.max()) + 1, 2 * len(self._row_of)), -1, dtype=np.int64)
@@ -52,7 +56,9 @@ class ChunkIndex:
         self._vectors.apply(seq, [c for c, _, _ in live], vectors, retired)
         self._set(np.asarray([c for c, _, _ in live], dtype=np.int64), np.asarray([r for _, r, _ in live], dtype=np.int64))
         if retired:
-            self._row_of[np.asarray(retired, dtype=np.int64)] = -1
+            gone = np.asarray(retired, dtype=np.int64)
+            # Past the end: a chunk this index never held (a repair retires what a failed write may have left).
+            self._row_of[gone[gone < len(self._row_of)]] = -1
 
     def count(self) -> int:
         return int(np.count_nonzero(self._row_of >= 0))

@@ -8,6 +8,7 @@ tokenizer, so indexing and querying share exactly one analysis.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -27,6 +28,8 @@ ALL_FIELD = "all"
 SCORED_FIELDS = (ALL_FIELD, *TEXT_FIELDS)
 class IncompatibleIndex(RuntimeError):
     """The on-disk keyword index has another schema than this version writes."""
+
+log = logging.getLogger(__name__)
 
 
 # Below this many allowed rows the filter goes into the query as a term set;
@@ -52,27 +55,40 @@ class TantivyKeywordIndex:
             raise IncompatibleIndex(
                 f"{self.path} was written by another version of shopsearch ({exc}); re-index into a new directory"
             ) from None
-        self._writer = self._index.writer(heap_size=64_000_000, num_threads=1) if writable else None
+        self._writable = writable
+        self._writer = self._new_writer() if writable else None
         self._boosts = {name: float(boosts.get(name, 0.0)) for name in SCORED_FIELDS}
         if not any(self._boosts.values()):
             raise ValueError("at least one keyword field needs a positive boost")
         state = self.path / _STATE
         self.applied_seq = json.loads(state.read_text())["seq"] if state.exists() else 0
 
+    def _new_writer(self):
+        return self._index.writer(heap_size=64_000_000, num_threads=1)
+
     def apply(self, seq: int, upserts: Mapping[int, Mapping[str, str]], deletes: Sequence[int]) -> None:
-        if self._writer is None:
+        if not self._writable:
             raise RuntimeError("keyword index opened read-only")
-        for row in [*upserts, *deletes]:
-            self._writer.delete_documents_by_term("key", int(row))
-        for row, fields in upserts.items():
-            doc = tantivy.Document()
-            doc.add_integer("key", int(row))
-            for name in TEXT_FIELDS:
-                if fields.get(name):
-                    doc.add_text(name, fields[name])
-            doc.add_text(ALL_FIELD, " ".join(fields.get(name, "") for name in TEXT_FIELDS))
-            self._writer.add_document(doc)
-        self._writer.commit()
+        writer = self._writer = self._writer or self._new_writer()
+        try:
+            for row in [*upserts, *deletes]:
+                writer.delete_documents_by_term("key", int(row))
+            for row, fields in upserts.items():
+                doc = tantivy.Document()
+                doc.add_integer("key", int(row))
+                for name in TEXT_FIELDS:
+                    if fields.get(name):
+                        doc.add_text(name, fields[name])
+                doc.add_text(ALL_FIELD, " ".join(fields.get(name, "") for name in TEXT_FIELDS))
+                writer.add_document(doc)
+            writer.commit()
+        except BaseException:
+            # A writer whose threads died (a full disk) takes no more documents; the next apply gets a new one
+            # (dropping this one releases the index's writer lock) and replays from applied_seq. `del`: the
+            # traceback keeps this frame, and with it the writer and its lock, alive as long as the error is.
+            self._writer = None
+            del writer
+            raise
         # The state file lags the commit: after a crash between the two, the
         # engine replays this batch, and replaying an upsert is harmless.
         tmp = self.path / (_STATE + ".tmp")
@@ -140,5 +156,8 @@ class TantivyKeywordIndex:
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.wait_merging_threads()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            try:
+                writer.wait_merging_threads()
+            except ValueError as exc:  # its threads died (a full disk): what it had not committed, the next open replays
+                log.warning("the keyword index's writer had failed (%s); the next open replays what it had not committed", exc)

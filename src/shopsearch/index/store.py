@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -51,6 +51,8 @@ CREATE INDEX IF NOT EXISTS chunks_by_seq ON chunks (seq);
 
 # (heading, text, vector) of one chunk of a long description
 ChunkRecord = tuple[str, str, np.ndarray]
+ChunkChange = tuple[int, int, bool, np.ndarray | None]  # (chunk, row, retired, vector), as chunk_changes_since gives them
+BeforeCommit = Callable[[int, list[int], list[ChunkChange]], None]
 
 
 class CatalogueStore:
@@ -113,12 +115,14 @@ class CatalogueStore:
         return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM items").fetchone()[0] + 1
 
     def upsert(self, items: Sequence[Item], vectors: np.ndarray,
-               chunks: Sequence[Sequence[ChunkRecord]] | None = None) -> tuple[int, list[int]]:
+               chunks: Sequence[Sequence[ChunkRecord]] | None = None,
+               before_commit: BeforeCommit | None = None) -> tuple[int, list[int]]:
         """Store items, their vectors and their description chunks in one transaction: (seq, rows).
 
         An id keeps its row across updates and deletes, so every index can
         address an item by the same small integer for its whole life. An
         item's previous chunks become tombstones at the same seq.
+        before_commit(seq, rows, chunk_batch) runs inside the transaction, which it rolls back by raising.
         """
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with self._transaction():
@@ -139,13 +143,16 @@ class CatalogueStore:
                         "INSERT INTO chunks (row, seq, heading, text, vector) VALUES (?, ?, ?, ?, ?)",
                         (row, seq, heading, text, np.asarray(chunk_vector, dtype=np.float32).tobytes()),
                     )
+            if before_commit is not None:
+                before_commit(seq, rows, self._chunk_batch(seq))
         return seq, rows
 
     def _retire_chunks(self, row: int, seq: int) -> None:
         self._db.execute("UPDATE chunks SET deleted = 1, seq = ?, vector = NULL WHERE row = ? AND deleted = 0", (seq, row))
 
-    def delete(self, ids: Iterable[str]) -> tuple[int, list[int]]:
-        """Mark items deleted (kept as tombstones so derived indexes can replay): (seq, rows)."""
+    def delete(self, ids: Iterable[str], before_commit: BeforeCommit | None = None) -> tuple[int, list[int]]:
+        """Mark items deleted (kept as tombstones so derived indexes can replay): (seq, rows).
+        before_commit: as for upsert."""
         with self._transaction():
             seq = self._next_seq()
             rows = []
@@ -159,7 +166,36 @@ class CatalogueStore:
                 if found:
                     rows.append(found[0])
                     self._retire_chunks(found[0], seq)
+            if before_commit is not None and rows:
+                before_commit(seq, rows, self._chunk_batch(seq))
         return seq, rows
+
+    def _chunk_batch(self, seq: int) -> list[ChunkChange]:
+        """The chunk changes of the batch being written as `seq` (on the writer's connection, uncommitted)."""
+        found = self._db.execute("SELECT chunk, row, deleted, vector FROM chunks WHERE seq = ? ORDER BY chunk", (seq,))
+        return [(c, r, bool(d), np.frombuffer(v, dtype=np.float32) if v else None) for c, r, d, v in found]
+
+    def current(self, rows: Sequence[int]) -> list[tuple[int, dict | None, np.ndarray | None]]:
+        """(row, record, vector) of each given row as committed now; record and vector None for a row
+        deleted or never committed."""
+        found: dict[int, tuple[dict | None, np.ndarray | None]] = {}
+        for start in range(0, len(rows), 900):
+            part = [int(r) for r in rows[start:start + 900]]
+            query = f"SELECT row, deleted, doc, vector FROM items WHERE row IN ({','.join('?' * len(part))})"
+            for row, deleted, doc, vector in self._read.execute(query, part):
+                if not deleted and doc and vector:
+                    found[row] = (json.loads(doc), np.frombuffer(vector, dtype=np.float32))
+        return [(int(r), *found.get(int(r), (None, None))) for r in rows]
+
+    def current_chunks(self, chunks: Sequence[int]) -> list[ChunkChange]:
+        """(chunk, row, retired, vector) of each given chunk as committed now (retired for one never committed)."""
+        found: dict[int, tuple[int, np.ndarray]] = {}
+        for start in range(0, len(chunks), 900):
+            part = [int(c) for c in chunks[start:start + 900]]
+            query = f"SELECT chunk, row, vector FROM chunks WHERE deleted = 0 AND chunk IN ({','.join('?' * len(part))})"
+            for chunk, row, vector in self._read.execute(query, part):
+                found[chunk] = (row, np.frombuffer(vector, dtype=np.float32))
+        return [(int(c), found[c][0], False, found[c][1]) if c in found else (int(c), -1, True, None) for c in chunks]
 
     def chunk_changes_since(self, seq: int) -> Iterator[tuple[int, list]]:
         """(seq, [(chunk, row, deleted, vector | None), ...]) per committed batch after seq."""

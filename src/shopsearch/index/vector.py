@@ -16,6 +16,10 @@ class VectorIndex(Protocol):
     # during an insert, so the engine's write lock keeps readers out then; a server (Milvus)
     # orders its own reads and writes.
     reads_during_writes: bool
+    # Whether the index lives on a server that may be away (Milvus). The engine writes to such an
+    # index before the catalogue commits, so that a failed write leaves the catalogue as it was
+    # (Backends.commit_upsert); a local index is brought up after the commit, and replays it after a crash.
+    remote: bool
 
     def apply(self, seq: int, rows: Sequence[int], vectors: np.ndarray, deletes: Sequence[int],
               records: Sequence[Mapping[str, Any]] | None = None) -> None:

@@ -24,6 +24,7 @@ _STATE = "state.json"
 
 class HnswVectorIndex:
     reads_during_writes = False  # an insert re-links graph nodes a concurrent walk may be reading
+    remote = False
 
     def __init__(self, path: Path, dim: int, config: VectorConfig) -> None:
         self.path = Path(path)
@@ -155,17 +156,22 @@ class HnswVectorIndex:
         stamp = f"{self.applied_seq}-{os.getpid()}"
         names = {"graph": f"graph-{stamp}.bin", "vectors": f"vectors-{stamp}.npy", "present": f"present-{stamp}.npy",
                  "in_graph": f"in-graph-{stamp}.npy"}
-        self._graph.save_index(str(self.path / names["graph"]))
-        used = int(np.flatnonzero(self._in_graph).max()) + 1 if self._in_graph.any() else 0
-        np.save(self.path / names["vectors"], self._vectors[:used])
-        np.save(self.path / names["present"], self._present[:used])
-        np.save(self.path / names["in_graph"], self._in_graph[:used])
-        for name in names.values():
-            with open(self.path / name, "rb") as f:
-                os.fsync(f.fileno())
-        state = {"seq": self.applied_seq, "dim": self.dim, "capacity": self._graph.get_max_elements(), **names}
         tmp = self.path / (_STATE + ".tmp")
-        tmp.write_text(json.dumps(state))
+        try:
+            self._graph.save_index(str(self.path / names["graph"]))
+            used = int(np.flatnonzero(self._in_graph).max()) + 1 if self._in_graph.any() else 0
+            np.save(self.path / names["vectors"], self._vectors[:used])
+            np.save(self.path / names["present"], self._present[:used])
+            np.save(self.path / names["in_graph"], self._in_graph[:used])
+            for name in names.values():
+                with open(self.path / name, "rb") as f:
+                    os.fsync(f.fileno())
+            state = {"seq": self.applied_seq, "dim": self.dim, "capacity": self._graph.get_max_elements(), **names}
+            tmp.write_text(json.dumps(state))
+        except BaseException:  # a full disk, say: the previous snapshot stands, and this one's pieces go
+            for name in [*names.values(), tmp.name]:
+                (self.path / name).unlink(missing_ok=True)
+            raise
         os.replace(tmp, self.path / _STATE)  # the snapshot switch is this one atomic rename
         for old in self.path.iterdir():
             if old.name not in names.values() and old.name != _STATE and old.suffix in (".bin", ".npy"):

@@ -49,10 +49,12 @@ _STATE = "milvus-state.json"
 _BATCH = 1000
 NULLABLE_SINCE = (2, 5)  # nullable scalar fields, which the promoted brand/category/price columns are
 _KEY_BYTES = 1024
+COLLECTION_NOT_LOADED = 101  # Milvus's error code for a collection that is not in memory
 
 
 class MilvusVectorIndex:
     reads_during_writes = True  # the server orders reads and writes (strong consistency)
+    remote = True
 
     def __init__(self, state_dir: Path, dim: int, config: VectorConfig, collection: str,
                  filter_fields: bool = True, text_of: Callable[[Mapping[str, Any]], str] | None = None,
@@ -133,7 +135,7 @@ class MilvusVectorIndex:
         if (self.filters_on_server or self.has_text) and len(rows) and records is None:
             raise ValueError("this Milvus collection filters on the server: writes must carry the items' records")
         if len(deletes):
-            self._client.delete(self.collection, ids=[int(r) for r in deletes])
+            self._client.delete(self.collection, ids=[int(r) for r in deletes], timeout=self._config.timeout_s)
         for start in range(0, len(rows), _BATCH):
             part = []
             for i in range(start, min(start + _BATCH, len(rows))):
@@ -154,7 +156,7 @@ class MilvusVectorIndex:
                             promoted[name] = None
                     entity.update((name, promoted[name]) for name in self.promoted)
                 part.append(entity)
-            self._client.upsert(self.collection, part)
+            self._client.upsert(self.collection, part, timeout=self._config.timeout_s)
         self.applied_seq = max(self.applied_seq, seq)
 
     def filter_expression(self, allowed: np.ndarray | None, where: Sequence[Condition] | None,
@@ -191,10 +193,10 @@ class MilvusVectorIndex:
             scores = vectors @ np.asarray(query, np.float32)
             order = np.argsort(-scores, kind="stable")[:k]
             return rows[order], scores[order].astype(np.float32)
-        hits = self._client.search(self.collection, data=[np.asarray(query, np.float32).tolist()], anns_field="dense",
-                                   limit=min(k, MAX_LIMIT), filter=expression,
-                                   search_params={"metric_type": "COSINE", "params": {"ef": max(self._config.ef_search, k)}},
-                                   consistency_level="Strong")[0]
+        hits = self._loaded(lambda: self._client.search(
+            self.collection, data=[np.asarray(query, np.float32).tolist()], anns_field="dense", limit=min(k, MAX_LIMIT),
+            filter=expression, search_params={"metric_type": "COSINE", "params": {"ef": max(self._config.ef_search, k)}},
+            consistency_level="Strong", timeout=self._config.timeout_s))[0]
         return hit_rows(hits), np.asarray([hit["distance"] for hit in hits], dtype=np.float32)
 
     def fused_search(self, query: np.ndarray, text: str, depth: int, rrf_k: float, allowed: np.ndarray | None,
@@ -215,17 +217,32 @@ class MilvusVectorIndex:
                                  expr=expression),
                 AnnSearchRequest(data=[text], anns_field="sparse", param={"metric_type": "BM25"}, limit=depth,
                                  expr=expression)]
-        hits = self._client.hybrid_search(self.collection, legs, ranker=RRFRanker(int(rrf_k)), limit=depth,
-                                          consistency_level="Strong")[0]
+        hits = self._loaded(lambda: self._client.hybrid_search(self.collection, legs, ranker=RRFRanker(int(rrf_k)), limit=depth,
+                                                               consistency_level="Strong", timeout=self._config.timeout_s))[0]
         return hit_rows(hits), np.asarray([hit["distance"] for hit in hits], dtype=np.float32)
+
+    def _loaded(self, read: Callable[[], Any]) -> Any:
+        """read(), loading the collection first if the server released it: a Milvus restarted (milvus-lite, or a
+        cluster whose query nodes all went) holds it on disk but not in memory, and refuses searches until then."""
+        from pymilvus import MilvusException
+
+        try:
+            return read()
+        except MilvusException as exc:
+            if exc.code != COLLECTION_NOT_LOADED:
+                raise
+        self._client.load_collection(self.collection, timeout=self._config.timeout_s)
+        return read()
 
     def _vectors(self, rows: np.ndarray | None = None, expression: str = "") -> tuple[np.ndarray, np.ndarray]:
         if rows is not None:
-            found = [] if not len(rows) else self._client.get(self.collection, ids=[int(r) for r in rows], output_fields=["dense"],
-                                                              consistency_level="Strong")
+            found = [] if not len(rows) else self._loaded(lambda: self._client.get(
+                self.collection, ids=[int(r) for r in rows], output_fields=["dense"], consistency_level="Strong",
+                timeout=self._config.timeout_s))
         else:
-            found = list(self._client.query(self.collection, filter=expression or "row >= 0", output_fields=["row", "dense"],
-                                            consistency_level="Strong"))
+            found = list(self._loaded(lambda: self._client.query(
+                self.collection, filter=expression or "row >= 0", output_fields=["row", "dense"], consistency_level="Strong",
+                timeout=self._config.timeout_s)))
         ids = np.asarray([f["row"] for f in found], dtype=np.int64)
         vectors = np.asarray([f["dense"] for f in found], dtype=np.float32).reshape(len(found), self.dim)
         return ids, vectors
@@ -253,7 +270,8 @@ class MilvusVectorIndex:
         os.replace(partial, self.state_dir / _STATE)
 
     def count(self) -> int:
-        answer = self._client.query(self.collection, filter="", output_fields=["count(*)"], consistency_level="Strong")
+        answer = self._loaded(lambda: self._client.query(self.collection, filter="", output_fields=["count(*)"],
+                                                         consistency_level="Strong", timeout=self._config.timeout_s))
         return int(answer[0]["count(*)"]) if answer else 0
 
     def size_bytes(self) -> int:

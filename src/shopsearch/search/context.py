@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
 from ..config import EngineConfig
-from ..errors import InvalidRequest
+from ..errors import IndexUnavailable, InvalidRequest
 from ..index.backends import Backends
 from ..models import Reranker
 from ..text import Analyzer
 from .candidates import Candidates, QueryEmbedder
 from .plan import Abilities
 from .ranker import LearnedRanker
-from .resilience import CircuitBreaker
+from .resilience import CircuitBreaker, ModelCallFailed
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -28,12 +30,14 @@ class SearchContext:
     ranker_problem: str | None = None  # why the data directory's ranker is not used
     embed_breaker: CircuitBreaker = field(init=False)
     rerank_breaker: CircuitBreaker = field(init=False)
+    vector_breaker: CircuitBreaker = field(init=False)  # a vector index on a server (Milvus)
     ranker_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         settings = self.config.search
         self.embed_breaker = CircuitBreaker("embedding model", settings.breaker_failures, settings.breaker_cooldown_s)
         self.rerank_breaker = CircuitBreaker("reranker", settings.breaker_failures, settings.breaker_cooldown_s)
+        self.vector_breaker = CircuitBreaker("vector index", settings.breaker_failures, settings.breaker_cooldown_s)
 
     @property
     def analyzer(self) -> Analyzer:
@@ -53,6 +57,16 @@ class SearchContext:
             return self.embed_breaker.call(lambda: embed(query, timeout), timeout, times_itself=True)
         model = self.backends.embedder
         return self.embed_breaker.call(lambda: model.embed_queries([query])[0], timeout)
+
+    def read_vectors(self, read: Callable[[], T]) -> T:
+        """What `read` gets from the vector index; on a server, under its circuit breaker (the client times
+        each call itself: VectorConfig.timeout_s), and IndexUnavailable when the server fails."""
+        if not self.backends.remote:
+            return read()
+        try:
+            return self.vector_breaker.call(read, self.config.vector.timeout_s, times_itself=True)
+        except ModelCallFailed as exc:
+            raise IndexUnavailable(str(exc)) from exc
 
     def rerank(self, query: str, documents: Sequence[str], instruction: str | None = None,
                timeout_s: float | None = None) -> np.ndarray:

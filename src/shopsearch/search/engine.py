@@ -130,8 +130,7 @@ class Engine:
             embedded = backends.embedder.embed_documents(texts)
             vectors, chunk_vectors = embedded[: len(batch)], iter(embedded[len(batch):])
             chunk_records = [[(c.heading, c.text, next(chunk_vectors)) for c in chunks] for chunks in chunked]
-            seq, rows = backends.store.upsert(batch, vectors, chunk_records)
-            backends.apply(seq, rows, [item.to_record() for item in batch], vectors, previous=previous)
+            seq, rows = backends.commit_upsert(batch, vectors, chunk_records, previous)
         return WriteResult(seq, len(rows) + unchanged, unchanged)
 
     def delete(self, ids: Iterable[str]) -> WriteResult:
@@ -140,9 +139,7 @@ class Engine:
         with backends.writer:
             ids = [str(i) for i in ids]
             previous = list(backends.store.records_by_id(ids).values())
-            seq, rows = backends.store.delete(ids)
-            if rows:
-                backends.apply(seq, [], [], np.zeros((0, backends.vector.dim), np.float32), deleted=rows, previous=previous)
+            seq, rows = backends.commit_delete(ids, previous)
         return WriteResult(seq, len(rows))
 
     def _chunks_of(self, item: Item) -> list[Chunk]:
@@ -194,10 +191,12 @@ class Engine:
 
     def model_states(self) -> dict[str, str | None]:
         """Each model's circuit breaker: closed (answering), open (down: searches skip it) or half-open
-        (one trial call allowed); None for a reranker that is not configured."""
+        (one trial call allowed); None for a reranker that is not configured. The vector index on a server
+        (Milvus) has one too: open while it is away."""
         context = self._context
         return {"embedding": context.embed_breaker.state,
-                "reranker": context.rerank_breaker.state if context.reranker is not None else None}
+                "reranker": context.rerank_breaker.state if context.reranker is not None else None,
+                "vector_index": context.vector_breaker.state if self._open().remote else None}
 
     @property
     def ranker_problem(self) -> str | None:

@@ -128,6 +128,40 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+class Admission:
+    """At most `limit` API requests (/v1/...) in the server, of which at most `running` are being served
+    and the rest wait here, on the event loop, without a thread. Past `limit`, a 429 with Retry-After
+    at once, as Elasticsearch's bounded search queue refuses. Without a bound, load above capacity
+    queues in the thread pool and every answer grows late; and dozens of threads running Python at
+    once share one interpreter lock with the event loop, which then answers even refusals late
+    (bench_overload.py). Health, readiness and metrics are never refused or queued."""
+
+    def __init__(self, app, limit: int, running: int, metrics: Metrics) -> None:
+        self.app, self.limit, self.metrics = app, limit, metrics
+        self.in_flight = 0  # only the event loop's thread changes it
+        self._running = asyncio.Semaphore(running) if running else None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            return await self.app(scope, receive, send)
+        if self.limit and self.in_flight >= self.limit:
+            self.metrics.rejected.labels("overloaded").inc()
+            response = errors.error_response(429, f"the server is at its limit of {self.limit} requests in flight; "
+                                             "retry shortly", None, "overloaded", {"Retry-After": "1"})
+            return await response(scope, receive, send)
+        self.in_flight += 1
+        self.metrics.in_flight.set(self.in_flight)
+        try:
+            if self._running is None:
+                await self.app(scope, receive, send)
+            else:
+                async with self._running:
+                    await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+            self.metrics.in_flight.set(self.in_flight)
+
+
 class Service:
     """What the routes share: the engine, the batcher, the cache and the metrics.
 
@@ -139,7 +173,8 @@ class Service:
         self.engine = engine
         self.settings = settings
         self.metrics = Metrics()
-        self.cache = make_cache(settings.cache, settings.cache_entries, settings.cache_ttl_s, on_error=self._cache_failed)
+        self.cache = make_cache(settings.cache, settings.cache_entries, settings.cache_ttl_s, on_error=self._cache_failed,
+                                max_bytes=settings.cache_max_bytes)
         self.embedder = engine.embedder
         self.reranker = engine.reranker
         max_batch = settings.max_batch or self.embedder.serving_batch or 64
@@ -248,6 +283,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
 
     app.add_middleware(Measure, metrics=service.metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, metrics=service.metrics)
+    app.add_middleware(Admission, limit=settings.max_in_flight, running=settings.max_running, metrics=service.metrics)  # outermost: refuses first
 
     try:
         entries = parse_key_entries(settings.api_keys)

@@ -26,11 +26,15 @@ def cache_key(namespace: str, payload: Any) -> str:
 
 
 class MemoryCache:
+    """Least recently used entries go first, past `entries` entries or past `max_bytes` of values: answers
+    differ in size by tens of times (k, long descriptions), so a count alone does not bound the memory."""
+
     kind = "memory"
 
-    def __init__(self, entries: int) -> None:
-        self._entries = entries
+    def __init__(self, entries: int, max_bytes: int = 0) -> None:
+        self._entries, self._max_bytes = entries, max_bytes
         self._data: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: str) -> bytes | None:
@@ -40,12 +44,22 @@ class MemoryCache:
                 self._data.move_to_end(key)
             return value
 
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._data)
+
     def set(self, key: str, value: bytes) -> None:
         with self._lock:
+            old = self._data.get(key)
+            self._bytes += len(value) - (len(old) if old is not None else 0)
             self._data[key] = value
             self._data.move_to_end(key)
-            while len(self._data) > self._entries:
-                self._data.popitem(last=False)
+            while len(self._data) > self._entries or (self._max_bytes and self._bytes > self._max_bytes and len(self._data) > 1):
+                _, dropped = self._data.popitem(last=False)
+                self._bytes -= len(dropped)
 
     def close(self) -> None:
         pass
@@ -110,9 +124,9 @@ class NoCache:
         pass
 
 
-def make_cache(spec: str, entries: int, ttl_s: int, on_error: OnError | None = None):
+def make_cache(spec: str, entries: int, ttl_s: int, on_error: OnError | None = None, max_bytes: int = 0):
     if spec in ("", "memory"):
-        return MemoryCache(entries)
+        return MemoryCache(entries, max_bytes)
     if spec == "none":
         return NoCache()
     if spec.startswith(("redis://", "rediss://", "unix://")):

@@ -7,12 +7,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import DataDirError, InvalidRequest
+from ..errors import DataDirError, IndexUnavailable, InvalidRequest, StorageFull
 from ..models import InputTooLong, ModelUnavailable
 from ..search.resilience import ModelCallFailed
 
 TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
-         409: "conflict_error", 413: "invalid_request_error", 429: "rate_limit_error", 503: "service_unavailable_error"}
+         409: "conflict_error", 413: "invalid_request_error", 429: "rate_limit_error", 503: "service_unavailable_error",
+         507: "insufficient_storage_error"}
 
 
 class ApiError(Exception):
@@ -72,6 +73,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ModelUnavailable)
     async def _model_missing(request: Request, exc: ModelUnavailable):
         return error_response(503, str(exc), None, "model_unavailable", {"Retry-After": "5"})
+
+    @app.exception_handler(StorageFull)
+    async def _disk_full(request: Request, exc: StorageFull):
+        return error_response(507, str(exc), None, "storage_full")
+
+    @app.exception_handler(IndexUnavailable)
+    async def _index_down(request: Request, exc: IndexUnavailable):
+        return error_response(503, str(exc), None, "index_unavailable", {"Retry-After": "5"})
 
     @app.exception_handler(DataDirError)
     async def _read_only(request: Request, exc: DataDirError):

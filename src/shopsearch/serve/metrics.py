@@ -23,6 +23,7 @@ class Metrics:
         self.cache_errors = Counter("shopsearch_cache_errors", "cache operations that failed (answered without the cache)",
                                     ["operation"], registry=r)
         self.degraded = Counter("shopsearch_degraded_answers", "search answers that skipped a failed stage", registry=r)
+        self.in_flight = Gauge("shopsearch_requests_in_flight", "API requests being served or waiting", registry=r)
         self.rejected = Counter("shopsearch_rejected", "requests refused by a limit", ["reason"], registry=r)
         self.rate_limited = Counter("shopsearch_rate_limited", "requests over their key's rate (by the key's name)",
                                     ["key"], registry=r)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ENV_PREFIX, Truncation, Validated, _override
+from ..config import ENV_PREFIX, Truncation, Validated, _override, _require
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,25 @@ class ServeSettings(Validated):
     max_batch: int = 0
     max_wait_ms: float = 0.0  # linger for company; 0 = continuous batching (measured faster, bench_serve.py)
     max_queue: int = 4096  # texts waiting; beyond it requests get 429 + Retry-After
+    # API requests in the server at once, served or waiting; beyond it 429 + Retry-After (0: no limit).
+    # Of them, at most max_running are served at once (0: no limit); the rest wait without a thread.
+    # At twice the searches one core answers, admitted p99 stayed near 0.5 s against 7.5 s and
+    # growing without these limits (bench_overload.py; docs/benchmarks.md).
+    max_in_flight: int = 64
+    max_running: int = 16
     cache: str = "memory"  # memory | none | redis://host:port/db
     cache_entries: int = 10_000
+    # The memory cache's values, at most (the least recently used go first): 10,000 Icecat answers at
+    # k=24 took ~300 MB, which the soak (bench_soak.py) saw as RSS growing for its first ten minutes.
+    cache_max_bytes: int = 64 * 1024 * 1024
     cache_ttl_s: int = 3600
     graceful_shutdown_s: int = 30
     judgments_dir: str = ""  # judgments files the web page's Evaluation tab may pick (uploads work without)
     log_searches: bool = True  # the search log (events.sqlite in the data directory) that events refer to
+
+    def _check(self) -> None:
+        for name in ("max_in_flight", "max_running", "cache_max_bytes"):
+            _require(getattr(self, name) >= 0, f"{name} must not be negative (0: no limit), got {getattr(self, name)}")
 
     @classmethod
     def from_env(cls, environ=None) -> "ServeSettings":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
+from ...errors import IndexUnavailable
 from ...index.chunks import merge_best
 from ..candidates import Candidates, Leg
 from ..context import SearchContext
@@ -35,9 +36,11 @@ class Retrieve:
             if backends.server_fusion is not None and candidates.query_vector is not None \
                     and self._server_can_fuse(candidates, context):
                 started = time.perf_counter()
-                fused = backends.server_fusion.fused_search(
-                    candidates.groups, candidates.query_vector, plan.depth, plan.rrf_k, allowed, candidates.conditions or None,
-                    candidates.alternatives)
+                fusion, query_vector = backends.server_fusion, candidates.query_vector
+                # Both legs are on the server: nothing to answer by when it is away (IndexUnavailable).
+                fused = context.read_vectors(lambda: fusion.fused_search(
+                    candidates.groups, query_vector, plan.depth, plan.rrf_k, allowed, candidates.conditions or None,
+                    candidates.alternatives))
                 if fused is not None:
                     # The server's RRF is unweighted; the local one with two equal weights w is w times it.
                     candidates.rows, candidates.scores = fused[0], fused[1] * plan.keyword_weight
@@ -50,8 +53,16 @@ class Retrieve:
                 timings["keyword_ms"] = (time.perf_counter() - started) * 1000
             if candidates.query_vector is not None:
                 started = time.perf_counter()
-                candidates.vector, candidates.best_chunks = vector_leg(candidates, context)
-                timings["vector_ms"] = (time.perf_counter() - started) * 1000
+                try:
+                    candidates.vector, candidates.best_chunks = context.read_vectors(lambda: vector_leg(candidates, context))
+                except IndexUnavailable as exc:  # the vector server is away: degrade to the keyword leg
+                    if not plan.keyword_leg:
+                        raise
+                    log.warning("vector index failed, answering by keyword only: %s", exc)
+                    candidates.query_vector = None  # later stages must not ask the server either
+                    candidates.degrade(f"vector leg skipped: {exc}; results are keyword-only")
+                finally:
+                    timings["vector_ms"] = (time.perf_counter() - started) * 1000
         return candidates
 
     def _embed_query(self, candidates: Candidates, context: SearchContext) -> None:
