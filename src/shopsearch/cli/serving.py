@@ -13,6 +13,7 @@ import click
 from ..index.ingest import FieldMapping, read_items
 from ..index.items import Item
 from ..search.engine import Engine
+from ..serve.memory import limit_malloc_arenas
 from ..serve.settings import ServeSettings
 from .common import data_dir_option, embedding_model_option, engine_config, fail, index_option, open_engine
 from .searching import print_response
@@ -34,6 +35,7 @@ DEMO_QUERIES = [
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 def demo(data_dir, serve, host, port) -> None:
     """Index the bundled sample catalogue (400 Icecat products), answer a few queries, then serve it over HTTP."""
+    limit_malloc_arenas(ServeSettings.from_env().malloc_arenas)  # before any thread starts
     sample = resources.files("shopsearch") / "data" / "sample_catalogue.jsonl.gz"
     with tempfile.TemporaryDirectory(prefix="shopsearch-demo-") as tmp:
         target = data_dir or Path(tmp)
@@ -103,6 +105,7 @@ def serve(data_dir, index_uri, host, port, embedding_model, rerank_model, api_ke
     from ..serve.settings import read_api_keys
 
     settings = ServeSettings.from_env()
+    limit_malloc_arenas(settings.malloc_arenas)  # before any thread starts
     changes: dict = {"api_keys": read_api_keys(api_key_file) or settings.api_keys}
     if cache:
         changes["cache"] = cache
