@@ -13,7 +13,7 @@ import pytest
 from helpers import MilvusLiteServer
 from shopsearch.config import EngineConfig, SearchConfig, VectorConfig
 from shopsearch.errors import IndexUnavailable
-from shopsearch.index.backends import REMOTE_WRITES
+from shopsearch.index.storage import RemoteWriteNote
 
 pytestmark = [pytest.mark.milvus, pytest.mark.slow]  # starts (and stops, and starts again) a milvus-lite server
 
@@ -114,7 +114,7 @@ def test_a_write_the_server_took_part_of_is_rolled_back_and_repaired(server, tmp
     with pytest.raises(IndexUnavailable, match="nothing was written"):
         engine.upsert([changed, {"id": "fault-2", "title": TITLE + " two"}])
     assert engine.get("fault-2") is None and engine.get(items[0].id)["title"] == items[0].title
-    note = json.loads((data / REMOTE_WRITES).read_text())
+    note = json.loads((data / RemoteWriteNote.NAME).read_text())
     assert len(note["rows"]) == 2  # what the server may hold of the rolled-back batch
     assert vectors.count() == len(items) + 1  # it does hold fault-2's vector ...
     found = ids(engine.search(TITLE, mode="vector", k=5))
@@ -124,7 +124,7 @@ def test_a_write_the_server_took_part_of_is_rolled_back_and_repaired(server, tmp
     engine.close()
     engine = Engine.open(data, config=config(server.uri), embedder=embedder)  # reopening repairs
     try:
-        assert not (data / REMOTE_WRITES).exists()
+        assert not (data / RemoteWriteNote.NAME).exists()
         assert engine._open().vector.count() == len(engine) == len(items)
         # items[0]'s vector is its own again, not the rolled-back title's
         assert ids(engine.search(items[0].title, mode="vector", k=1)) == [items[0].id]

@@ -16,32 +16,31 @@ swaps in new state (see ReadWriteLock), and only for backends that cannot be rea
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import logging
 import os
-import re
-import shutil
 import threading
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from ..config import EngineConfig, ModelConfig
-from ..errors import DataDirError, IndexUnavailable, ShopsearchError, StorageFull
+from ..errors import DataDirError, IndexUnavailable
 from ..models import Embedder, create_embedder
 from ..models.factory import builtin_for_model
 from ..text import Analyzer
 from ..text.synonyms import SynonymRule, SynonymSet, parse_rule
 from .chunks import ChunkIndex
 from .columns import FilterColumns
+from .factory import keyword_index, vector_index
 from .items import Item
-from .keyword import TEXT_FIELDS, KeywordIndex, ServerFusion
+from .keyword import KeywordIndex, ServerFusion, analyzed_fields
 from .rwlock import ReadWriteLock
+from .storage import RemoteWriteNote, batch_bytes, check_space, disk_full, storage_errors
 from .store import BeforeCommit, CatalogueStore, ChunkChange, ChunkRecord
 from .vector import VectorIndex
 
@@ -56,15 +55,8 @@ SNAPSHOT_EVERY = 20_000
 # Rows inserted per hold of the write lock into an index that cannot be read meanwhile (hnswlib):
 # readers wait for one slice (a few ms), not for the whole batch.
 SWAP_SLICE = 64
-REMOTE_WRITES = "remote-writes.json"
-_NEARLY_FULL = 1 << 20  # bytes free under which a short write is taken for a full disk
 # Our own mistakes (a record missing), not the server's absence: they reach the caller as they are.
 _CALLER_ERRORS = (ValueError, TypeError)
-
-
-def analyzed_fields(analyzer: Analyzer, record: Mapping[str, Any]) -> dict[str, str]:
-    """What the keyword leg indexes of a product: each text field as its space-joined terms."""
-    return {name: " ".join(analyzer.terms(str(record.get(name) or ""))) for name in TEXT_FIELDS}
 
 
 @dataclass
@@ -88,8 +80,10 @@ class Backends:
     rules_version: int = field(init=False)  # bumped by every change of the synonyms or the ranker, which change answers
     _lexicon: CatalogueLexicon | None = field(default=None, init=False)
     _lexicon_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _note: RemoteWriteNote = field(init=False)
 
     def __post_init__(self) -> None:
+        self._note = RemoteWriteNote(self.data_dir)
         self.columns = FilterColumns(self.store, self.store.max_row() + 1)
         self.synonyms = load_synonyms(self.store)
         self.rules_version = int(self.store.get_meta(RULES_VERSION) or 0)
@@ -251,28 +245,37 @@ class Backends:
         """Store a batch and bring every index up to it: (seq, rows). With the vectors on a server, they are
         written there inside the catalogue's transaction, before it commits: if the server fails, the
         transaction rolls back and IndexUnavailable says nothing was written. Called under `writer`."""
-        self.repair_remote()
         records = [item.to_record() for item in items]
-        self._check_space(records, vectors, chunk_records)
-        with self._storage() as committed:
-            self._catch_up_behind()
-            seq, rows = self.store.upsert(items, vectors, chunk_records, before_commit=self._remote_write(records, vectors, False))
-            committed.append(seq)
-            self._remote_committed()
-            self.apply(seq, rows, records, vectors, previous=previous)
-        return seq, rows
+        local = 0 if self.remote else self.vector.count() + self.chunks.count() + len(records)
+        check_space(self.data_dir, batch_bytes(records, vectors, chunk_records, local), self.config.min_free_mb)
+        return self._commit(lambda before: self.store.upsert(items, vectors, chunk_records, before_commit=before),
+                            self._remote_write(records, vectors, deleting=False),
+                            lambda seq, rows: self.apply(seq, rows, records, vectors, previous=previous))
 
     def commit_delete(self, ids: Sequence[str], previous: Sequence[Mapping[str, Any]]) -> tuple[int, list[int]]:
-        """Delete items by id as one batch: (seq, rows deleted). As commit_upsert."""
-        self.repair_remote()
-        with self._storage() as committed:  # no free-space check: deleting is how space comes back
-            self._catch_up_behind()
-            seq, rows = self.store.delete(ids, before_commit=self._remote_write([], np.zeros((0, self.vector.dim), np.float32), True))
-            committed.append(seq)
-            self._remote_committed()
+        """Delete items by id as one batch: (seq, rows deleted). As commit_upsert, without the free-space
+        check: deleting is how space comes back."""
+        none = np.zeros((0, self.vector.dim), np.float32)
+
+        def apply(seq: int, rows: list[int]) -> None:
             if rows:
-                self.apply(seq, [], [], np.zeros((0, self.vector.dim), np.float32), deleted=rows, previous=previous)
+                self.apply(seq, [], [], none, deleted=rows, previous=previous)
+        return self._commit(lambda before: self.store.delete(ids, before_commit=before),
+                            self._remote_write([], none, deleting=True), apply)
+
+    def _commit(self, store: Callable[[BeforeCommit | None], tuple[int, list[int]]], before_commit: BeforeCommit | None,
+                then: Callable[[int, list[int]], None]) -> tuple[int, list[int]]:
+        self.repair_remote()
+        with storage_errors(self.data_dir, self._fell_behind) as committed:
+            self._catch_up_behind()
+            seq, rows = store(before_commit)
+            committed.append(seq)
+            self._note.clear()
+            then(seq, rows)
         return seq, rows
+
+    def _fell_behind(self) -> None:
+        self.behind = True
 
     def _catch_up_behind(self) -> None:
         """Replay what a failed write left out of the local indexes, before the next write goes on top of it."""
@@ -284,60 +287,14 @@ class Backends:
             self.columns = FilterColumns(self.store, self.store.max_row() + 1)
         self.behind = False
 
-    def _check_space(self, records: Sequence[Mapping[str, Any]], vectors: np.ndarray,
-                     chunk_records: Sequence[Sequence[ChunkRecord]]) -> None:
-        reserve = self.config.min_free_mb * 2**20
-        if not reserve:
-            return
-        # What the batch may take: the catalogue's copy (and its write-ahead log), the keyword index's; and a
-        # local vector snapshot, which writes the whole index anew before it drops the old one.
-        texts = sum(len(json.dumps(record, ensure_ascii=False)) for record in records)
-        texts += sum(len(heading) + len(text) for chunks in chunk_records for heading, text, _ in chunks)
-        need = 3 * texts + 3 * (vectors.nbytes + sum(len(chunks) for chunks in chunk_records) * vectors.shape[1] * 4)
-        if not self.remote:  # the graph (its own copy of each vector and ~2M links) and the vectors' array
-            need += (self.vector.count() + self.chunks.count() + len(records)) * (2 * 4 * self.vector.dim + 200)
-        free = shutil.disk_usage(self.data_dir).free
-        if free - need < reserve:
-            raise StorageFull(f"{free / 2**20:.1f} MiB free on the disk holding {self.data_dir}: this batch would leave "
-                              f"less than the {self.config.min_free_mb:g} MiB kept free (SHOPSEARCH_MIN_FREE_MB); the batch "
-                              "was not written, earlier batches are intact, searches go on. Free space to write again.")
-
-    @contextmanager
-    def _storage(self) -> Iterator[list[int]]:
-        """A full disk met while writing becomes StorageFull, saying whether the catalogue had committed the
-        batch (the sequence yielded list holds it then): if so the indexes take it in on the next open."""
-        committed: list[int] = []
-        try:
-            yield committed
-        except ShopsearchError:
-            raise
-        except Exception as exc:
-            if committed:
-                self.behind = True
-            if not disk_full(exc, self.data_dir):
-                raise
-            if not committed:
-                raise StorageFull(f"the disk holding {self.data_dir} is full ({exc}): the batch was not written; "
-                                  "earlier batches are intact. Free space to write again.") from exc
-            raise StorageFull(f"the disk holding {self.data_dir} filled after the catalogue committed this batch "
-                              f"(sequence {committed[0]}) ({exc}): it is kept, and the indexes take it in when the data "
-                              "directory is next opened with space free; earlier batches are intact.") from exc
-
     def _remote_write(self, records: Sequence[Mapping[str, Any]], vectors: np.ndarray, deleting: bool) -> BeforeCommit | None:
         """What commits a batch to the server, inside the catalogue's transaction (None: the vectors are local).
-        The rows it may touch are noted on disk first: a failure or a crash after the server took part of
-        the batch leaves them to repair_remote, which sets them back to what the catalogue holds."""
+        The rows it may touch are noted on disk first (RemoteWriteNote), for repair_remote."""
         if not self.remote:
             return None
 
         def write(seq: int, rows: list[int], chunk_batch: list[ChunkChange]) -> None:
-            note = self.data_dir / REMOTE_WRITES
-            partial = note.with_suffix(".partial")
-            with open(partial, "w") as out:
-                json.dump({"seq": seq, "rows": rows, "chunks": [c for c, *_ in chunk_batch]}, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, note)
+            self._note.write(seq, rows, [c for c, *_ in chunk_batch])
             try:
                 if deleting:
                     self.vector.apply(seq, [], vectors, rows, [])
@@ -352,29 +309,26 @@ class Backends:
                                        "nothing was written") from exc
         return write
 
-    def _remote_committed(self) -> None:
-        (self.data_dir / REMOTE_WRITES).unlink(missing_ok=True)
-
     def repair_remote(self) -> None:
         """Set the rows a failed (or interrupted) remote write noted back to what the catalogue holds: the
         server may hold vectors of a batch the catalogue rolled back. Runs before the next write and on open;
         IndexUnavailable while the server is still away."""
-        note = self.data_dir / REMOTE_WRITES
-        if self.read_only or not self.remote or not note.exists():
+        noted = None if self.read_only or not self.remote else self._note.read()
+        if noted is None:
             return
-        touched = json.loads(note.read_text())
-        current = self.store.current(touched["rows"])
+        rows, chunks = noted
+        current = self.store.current(rows)
         live = [(row, record, vector) for row, record, vector in current if record is not None and vector is not None]
         gone = [row for row, record, _ in current if record is None]
         vectors = np.stack([v for *_, v in live]) if live else np.zeros((0, self.vector.dim), np.float32)
         try:
             self.vector.apply(self.vector.applied_seq, [r for r, _, _ in live], vectors, gone, [rec for _, rec, _ in live])
-            if touched["chunks"]:
-                self.chunks.apply(self.chunks.applied_seq, self.store.current_chunks(touched["chunks"]))
+            if chunks:
+                self.chunks.apply(self.chunks.applied_seq, self.store.current_chunks(chunks))
         except Exception as exc:  # noqa: BLE001 - as in _remote_write
             raise IndexUnavailable(f"the vector index server ({self.config.vector.uri}) is still away: {exc}; "
                                    "nothing was written") from exc
-        note.unlink()
+        self._note.clear()
 
     def apply(self, seq: int, rows: Sequence[int], records: Sequence[Mapping[str, Any]], vectors: np.ndarray,
               deleted: Sequence[int] = (), previous: Sequence[Mapping[str, Any]] = ()) -> None:
@@ -433,75 +387,9 @@ class Backends:
 SYNONYMS, RULES_VERSION = "synonyms", "rules_version"
 
 
-def disk_full(exc: BaseException, where: Path | None = None) -> bool:
-    """Whether an error is a full disk, as the OS, SQLite or tantivy (a Rust io error in its message) report it;
-    or, for an error that does not say why (numpy's short write, tantivy's "index writer was killed"), whether
-    the disk holding `where` has next to nothing free."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    text = str(exc)
-    if "database or disk is full" in text or "No space left on device" in text or "os error 28" in text:
-        return True
-    if isinstance(exc, OSError) and re.search(r"\d+ requested and \d+ written", text):
-        return True
-    return where is not None and shutil.disk_usage(where).free < _NEARLY_FULL
-
-
 def load_synonyms(store: CatalogueStore) -> SynonymSet:
     stored = store.get_meta(SYNONYMS)
     return SynonymSet(tuple(parse_rule(line) for line in json.loads(stored))) if stored else SynonymSet()
-
-
-def vector_index(path: Path, dim: int, config: EngineConfig, chunks: bool = False,
-                 analyzer: Analyzer | None = None) -> VectorIndex:
-    """The items' vector index, or with chunks=True the chunk vectors' (a second collection on Milvus,
-    filtered by the chunk masks, so it carries no filter fields). On Milvus with the keyword leg
-    there too, the items' collection also holds their text for the server's BM25."""
-    if config.vector.backend == "hnsw":
-        from .vector_hnsw import HnswVectorIndex
-
-        return HnswVectorIndex(path, dim, config.vector)
-    from .milvus import BM25Unsupported, bm25_document
-    from .vector_milvus import MilvusVectorIndex
-
-    collection = config.vector.collection + ("_chunks" if chunks else "")
-    text_of = None
-    if not chunks and analyzer is not None:
-        def text_of(record: Mapping[str, Any], analyzer: Analyzer = analyzer) -> str:
-            return bm25_document(analyzed_fields(analyzer, record))
-    try:
-        return MilvusVectorIndex(path, dim, config.vector, collection, filter_fields=not chunks, text_of=text_of,
-                                 bm25=text_of is not None and config.keyword.backend == "milvus")
-    except BM25Unsupported as exc:
-        raise DataDirError(str(exc)) from None
-
-
-def keyword_index(data_dir: Path, config: EngineConfig, writable: bool,
-                  vector: VectorIndex) -> tuple[KeywordIndex, ServerFusion | None]:
-    """The keyword index, and the same index as a server that fuses both legs when it is one."""
-    if config.keyword.backend == "milvus":
-        from .keyword_milvus import MilvusKeywordIndex, SharedMilvusKeywordIndex
-        from .milvus import BM25Unsupported
-        from .vector_milvus import MilvusVectorIndex
-
-        if not isinstance(vector, MilvusVectorIndex):
-            raise DataDirError("keyword backend milvus needs the vector leg on Milvus too (SHOPSEARCH_VECTOR__BACKEND=milvus)")
-        if vector.has_text:
-            shared = SharedMilvusKeywordIndex(vector)
-            return shared, shared
-        # A vector collection created before it held the text: BM25 in a collection of its own.
-        try:
-            return MilvusKeywordIndex(data_dir / "keyword-milvus", config.vector.uri, config.vector.collection + "_text"), None
-        except BM25Unsupported as exc:
-            raise DataDirError(str(exc)) from None
-    from .keyword_tantivy import IncompatibleIndex, TantivyKeywordIndex
-
-    boosts = {"all": config.keyword.all_boost, "title": config.keyword.title_boost, "brand": config.keyword.brand_boost,
-              "category": config.keyword.category_boost, "description": config.keyword.description_boost}
-    try:
-        return TantivyKeywordIndex(data_dir / "keyword", boosts, writable=writable), None
-    except IncompatibleIndex as exc:
-        raise DataDirError(str(exc)) from None
 
 
 def try_lock(path: Path) -> int | None:

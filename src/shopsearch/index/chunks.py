@@ -33,10 +33,6 @@ class ChunkIndex:
     def reads_during_writes(self) -> bool:
         return self._vectors.reads_during_writes
 
-    @property
-    def remote(self) -> bool:
-        return self._vectors.remote
-
     def _set(self, chunks: np.ndarray, rows: np.ndarray) -> None:
         if len(chunks) and chunks.max() >= len(self._row_of):
             grown = np.full(max(int(chunks.max()) + 1, 2 * len(self._row_of)), -1, dtype=np.int64)

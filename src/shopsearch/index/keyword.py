@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from .filters import Condition
 
+if TYPE_CHECKING:
+    from ..text import Analyzer
+
 # Fields the keyword leg indexes, in the order results explain them.
 TEXT_FIELDS = ("title", "brand", "category", "description")
+
+
+def analyzed_fields(analyzer: Analyzer, record: Mapping[str, Any]) -> dict[str, str]:
+    """What the keyword leg indexes of a product: each text field as its space-joined terms."""
+    return {name: " ".join(analyzer.terms(str(record.get(name) or ""))) for name in TEXT_FIELDS}
 
 
 @dataclass(frozen=True)
