@@ -175,26 +175,26 @@ class CatalogueStore:
         found = self._db.execute("SELECT chunk, row, deleted, vector FROM chunks WHERE seq = ? ORDER BY chunk", (seq,))
         return [(c, r, bool(d), np.frombuffer(v, dtype=np.float32) if v else None) for c, r, d, v in found]
 
+    def _select_in(self, query: str, values: Sequence[int | str]) -> Iterator[tuple]:
+        """Rows of `query` (whose one "{marks}" is the IN list) for all values, a part at a time, under
+        SQLite's bound-parameter limit."""
+        for start in range(0, len(values), 900):
+            part = list(values[start:start + 900])
+            yield from self._read.execute(query.format(marks=",".join("?" * len(part))), part)
+
     def current(self, rows: Sequence[int]) -> list[tuple[int, dict | None, np.ndarray | None]]:
         """(row, record, vector) of each given row as committed now; record and vector None for a row
         deleted or never committed."""
-        found: dict[int, tuple[dict | None, np.ndarray | None]] = {}
-        for start in range(0, len(rows), 900):
-            part = [int(r) for r in rows[start:start + 900]]
-            query = f"SELECT row, deleted, doc, vector FROM items WHERE row IN ({','.join('?' * len(part))})"
-            for row, deleted, doc, vector in self._read.execute(query, part):
-                if not deleted and doc and vector:
-                    found[row] = (json.loads(doc), np.frombuffer(vector, dtype=np.float32))
+        found = {row: (json.loads(doc), np.frombuffer(vector, dtype=np.float32)) for row, doc, vector in
+                 self._select_in("SELECT row, doc, vector FROM items WHERE deleted = 0 AND row IN ({marks})", [int(r) for r in rows])
+                 if doc and vector}
         return [(int(r), *found.get(int(r), (None, None))) for r in rows]
 
     def current_chunks(self, chunks: Sequence[int]) -> list[ChunkChange]:
         """(chunk, row, retired, vector) of each given chunk as committed now (retired for one never committed)."""
-        found: dict[int, tuple[int, np.ndarray]] = {}
-        for start in range(0, len(chunks), 900):
-            part = [int(c) for c in chunks[start:start + 900]]
-            query = f"SELECT chunk, row, vector FROM chunks WHERE deleted = 0 AND chunk IN ({','.join('?' * len(part))})"
-            for chunk, row, vector in self._read.execute(query, part):
-                found[chunk] = (row, np.frombuffer(vector, dtype=np.float32))
+        found = {chunk: (row, np.frombuffer(vector, dtype=np.float32)) for chunk, row, vector in
+                 self._select_in("SELECT chunk, row, vector FROM chunks WHERE deleted = 0 AND chunk IN ({marks})",
+                                 [int(c) for c in chunks])}
         return [(int(c), found[c][0], False, found[c][1]) if c in found else (int(c), -1, True, None) for c in chunks]
 
     def chunk_changes_since(self, seq: int) -> Iterator[tuple[int, list]]:
@@ -270,12 +270,8 @@ class CatalogueStore:
 
     def records_by_id(self, ids: Sequence[str]) -> dict[str, dict]:
         """Live items' records by id (absent ids are left out)."""
-        found: dict[str, dict] = {}
-        for start in range(0, len(ids), 900):  # under SQLite's bound-parameter limit
-            part = list(ids[start:start + 900])
-            query = f"SELECT id, doc FROM items WHERE deleted = 0 AND id IN ({','.join('?' * len(part))})"
-            found.update((item_id, json.loads(doc)) for item_id, doc in self._read.execute(query, part))
-        return found
+        return {item_id: json.loads(doc)
+                for item_id, doc in self._select_in("SELECT id, doc FROM items WHERE deleted = 0 AND id IN ({marks})", ids)}
 
     def get(self, item_id: str) -> dict | None:
         found = self._read.execute("SELECT doc FROM items WHERE id = ? AND deleted = 0", (item_id,)).fetchone()
