@@ -9,7 +9,9 @@ per second, whatever the server's pace), each one of:
 - 80% searches: a judged Icecat query (95 of them), hybrid, k 10 or 24, pages 1-3 (offset), one in four
   filtered by price or brand, one in ten sorted by price; with a user_id, so they are logged;
 - 10% writes: 1-5 items through /v1/catalog/items, half of them new (copies of a catalogue item
-  under a new id and title words shuffled), half updates of those; one write in ten a delete;
+  under a new id and title words shuffled), half updates of those; one write in ten a delete. New
+  ids come from a pool of --pool (500), so the catalogue stays about its size, as a shop's does, and
+  RSS growth shows leaks, not a catalogue a fifth larger (--pool 0: ever new ids);
 - 10% events: a click on a hit of an earlier answer (its query_id, item_id, position);
 - 1% of all requests bad on purpose (broken JSON, an unknown sort field, k=0, a filter that does
   not parse, an unknown item's delete: each has a known 4xx).
@@ -68,6 +70,7 @@ class Shop:
     queries: list[str]
     catalogue: list[dict]
     rng: random.Random
+    pool: int = 500  # new items take ids from this many (0: ever new ids, the catalogue grows all run)
     answers: list[dict] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
     serial: int = 0
@@ -91,8 +94,11 @@ class Shop:
                 item_id = self.rng.choice(self.written)
             else:
                 self.serial += 1
-                item_id = f"soak-{self.serial}"
-                self.written.append(item_id)
+                # A steady catalogue: a new item reuses an id of the pool (a deleted one comes back, a stored one
+                # is replaced), so the row space, and with it every index, stays the size it was plus the pool.
+                item_id = f"soak-{self.serial % self.pool if self.pool else self.serial}"
+                if item_id not in self.written:
+                    self.written.append(item_id)
             item = dict(self.rng.choice(self.catalogue))
             words = str(item.get("title", "")).split()
             self.rng.shuffle(words)
@@ -228,9 +234,12 @@ def main() -> None:
     parser.add_argument("--report-every", type=float, default=60, help="seconds per report line")
     parser.add_argument("--window", type=int, default=5, help="report lines compared at the start and the end")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pool", type=int, default=500,
+                        help="new items' ids come from this many, so the catalogue stays about its size (0: always new ids, "
+                             "the catalogue grows by ~2.7 items/s at rate 20 and RSS with it)")
     args = parser.parse_args()
     queries = sorted({row["query"] for row in csv.DictReader(open(ICECAT / "Broad_Query_Set_rated.csv"))})
-    shop = Shop(queries, catalogue_sample(), random.Random(args.seed))
+    shop = Shop(queries, catalogue_sample(), random.Random(args.seed), pool=args.pool)
     tmp = Path(tempfile.mkdtemp(prefix="shopsearch-bench-soak-"))
     data = tmp / "data"
     shutil.copytree(args.data_dir, data, ignore=shutil.ignore_patterns("LOCK", "events.sqlite*"))

@@ -38,9 +38,9 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PLANS = {"wide": 0.0, "narrow": 2.0}
 
 
-def search(query_id, query, variant=None, results=3, time=0.0, user_id=None, shown=("p1", "p2", "p3")):
+def search(query_id, query, variant=None, results=3, time=0.0, user_id=None, shown=("p1", "p2", "p3"), rules=()):
     return SearchRecord(query_id=query_id, query=query, user_id=user_id, variant=variant, shown=tuple(shown),
-                        results=results, time=float(time))
+                        results=results, time=float(time), rules=tuple(rules))
 
 
 def event(kind, query_id, position=1, item_id="p1", user_id=None, timestamp=0.0):
@@ -146,8 +146,9 @@ def test_event_batch_counts_per_search(drawn):
 
 # -- a known log --------------------------------------------------------------
 KNOWN_SEARCHES = [
-    search("s1", "shoes", "A", 10, 100), search("s2", "shoes", "B", 10, 200), search("s3", "shoes", None, 0, 300, shown=()),
-    search("s4", "bag", "A", 5, 400), search("s5", "bag", None, 0, 500, shown=()), search("s6", "hat", "B", 3, 600),
+    search("s1", "shoes", "A", 10, 100, rules=["pin"]), search("s2", "shoes", "B", 10, 200),
+    search("s3", "shoes", None, 0, 300, shown=()), search("s4", "bag", "A", 5, 400, rules=["pin", "boost"]),
+    search("s5", "bag", None, 0, 500, shown=()), search("s6", "hat", "B", 3, 600, rules=["boost"]),
     search("s7", "red hat", None, 2, 700), search("s8", "zzz", "A", 0, 800, shown=()),
 ]
 KNOWN_EVENTS = [
@@ -187,6 +188,7 @@ def test_known_log_whole_range(known):
         "no_result_queries": counted(("bag", 1), ("shoes", 1), ("zzz", 1)),
         "no_click_queries": counted(("hat", 1), ("red hat", 1)),
         "variants": {"A": rates(3, 1, 2, 2, [1, 3, 1]), "B": rates(2, 0, 1, 0, [2])},
+        "rules": {"boost": rates(2, 0, 1, 1, [1]), "pin": rates(2, 0, 2, 2, [1, 3, 1])},
     }
 
 
@@ -198,6 +200,7 @@ def test_known_log_window_includes_since_and_excludes_until(known):
         "no_result_queries": counted(("bag", 1), ("shoes", 1)),
         "no_click_queries": [],
         "variants": {"A": rates(1, 0, 1, 1, [1]), "B": rates(1, 0, 1, 0, [2])},
+        "rules": {"boost": rates(1, 0, 1, 1, [1]), "pin": rates(1, 0, 1, 1, [1])},
     }
     assert store.analytics(until=200)["searches"] == 1 and store.analytics(since=800)["searches"] == 1
 
@@ -218,7 +221,8 @@ def test_an_empty_window_reports_zeros(known):
     store, _ = known
     assert store.analytics(since=10_000) == {
         "searches": 0, "no_result_rate": 0.0, "no_click_rate": 0.0, "ctr": 0.0, "mean_click_position": None,
-        "conversion_rate": 0.0, "top_queries": [], "no_result_queries": [], "no_click_queries": [], "variants": {}}
+        "conversion_rate": 0.0, "top_queries": [], "no_result_queries": [], "no_click_queries": [], "variants": {},
+        "rules": {}}
 
 
 def test_events_of_unknown_searches_are_not_stored(known, tmp_path):
@@ -275,13 +279,15 @@ def test_prune_removes_old_searches_their_events_and_unused_queries(tmp_path, mo
     monkeypatch.setattr(store_module, "PRUNE_CHUNK", 3)  # several chunks
     store = open_store(tmp_path)
     for i in range(10):
-        store.log_search(search(f"q{i}", "old only" if i < 4 else "kept", time=i))
+        store.log_search(search(f"q{i}", "old only" if i < 4 else "kept", time=i, rules=["r"] if i % 2 else ()))
     store.log_search(search("q10", "kept", time=3))  # a kept query with an old search too
     assert store.add_events([event("click", f"q{i}") for i in range(10)]) == []
     assert store.prune(before=4) == 5
     assert store.prune(before=4) == 0
     assert store.analytics()["top_queries"] == counted(("kept", 6))
+    assert store.analytics()["rules"]["r"]["searches"] == 3  # q5, q7, q9: the pruned searches' rows went with them
     assert stored(tmp_path, "SELECT COUNT(*) FROM events") == [(6,)]
+    assert stored(tmp_path, "SELECT COUNT(*) FROM search_rules") == [(3,)]
     assert stored(tmp_path, "SELECT text FROM queries") == [("kept",)]
     store.log_search(search("q11", "old only", time=20))  # its query's row went: the writer must not reuse the id
     assert store.analytics(since=20)["top_queries"] == counted(("old only", 1))
@@ -394,12 +400,14 @@ def reference(searches, events, since, until, top):
     variants = sorted({s.variant for s in chosen if s.variant is not None})
     return {**figures_of(chosen), "top_queries": listed(chosen),
             "no_result_queries": listed([s for s in chosen if s.results == 0]), "no_click_queries": listed(no_click),
-            "variants": {v: figures_of([s for s in chosen if s.variant == v]) for v in variants}}
+            "variants": {v: figures_of([s for s in chosen if s.variant == v]) for v in variants},
+            "rules": {r: figures_of([s for s in chosen if r in s.rules]) for r in sorted({r for s in chosen for r in s.rules})}}
 
 
 logs = st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d e", "é"]), st.sampled_from([None, "x", "y"]),
                           st.sampled_from([0, 1, 4]), st.integers(0, 20),
-                          st.lists(st.tuples(st.sampled_from(EVENT_TYPES), st.integers(1, 5)), max_size=4)),
+                          st.lists(st.tuples(st.sampled_from(EVENT_TYPES), st.integers(1, 5)), max_size=4),
+                          st.sets(st.sampled_from(["pin", "boost"]))),
                 max_size=14)
 bounds = st.none() | st.integers(-1, 22)
 
@@ -407,8 +415,8 @@ bounds = st.none() | st.integers(-1, 22)
 @settings(max_examples=60, deadline=None)
 @given(logs, st.integers(0, 3), bounds, bounds, st.integers(0, 4), st.sampled_from(sorted(PLANS)))
 def test_analytics_equals_a_direct_computation(drawn, strays, since, until, top, plan):
-    searches = [search(f"q{i}", q, variant, results, t) for i, (q, variant, results, t, _) in enumerate(drawn)]
-    events = [event(kind, f"q{i}", position) for i, (*_, evs) in enumerate(drawn) for kind, position in evs]
+    searches = [search(f"q{i}", q, variant, results, t, rules=sorted(fired)) for i, (q, variant, results, t, _, fired) in enumerate(drawn)]
+    events = [event(kind, f"q{i}", position) for i, (*_, evs, _) in enumerate(drawn) for kind, position in evs]
     events += [event("click", f"stray{k}") for k in range(strays)]
     with tempfile.TemporaryDirectory() as folder, mock.patch.object(figures, "NARROW_SHARE", PLANS[plan]):
         with open_store(Path(folder)) as store:

@@ -177,6 +177,40 @@ def test_synonyms_set_list_clear_and_a_bad_file_applies_nothing(indexed, tmp_pat
     assert run("synonyms", "list", "--data-dir", data).output == ""
 
 
+def test_rules_set_list_delete_clear_and_a_bad_file_applies_nothing(indexed, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(indexed, data)
+    (data / "LOCK").unlink(missing_ok=True)
+    plain = json.loads(run("search", "aa battery", "--data-dir", data, "--json", "--mode", "keyword").output)["results"]
+    last = plain[-1]["id"]
+    good, bad = tmp_path / "rules.json", tmp_path / "bad.json"
+    good.write_text(json.dumps({"rules": [{"id": "pin", "when": {"contains": "battery"}, "actions": [{"pin": last}]},
+                                          {"id": "other", "when": {"always": True}, "actions": [{"hide": "nothing-like-it"}]}]}))
+    refused = run("rules", "set", good, "--data-dir", data)
+    assert refused.exit_code == 1 and "'nothing-like-it'" in refused.output and "nothing was applied" in refused.output
+    rules = json.loads(good.read_text())["rules"][:1]
+    good.write_text(json.dumps(rules))
+    bad.write_text("[{")
+    assert run("rules", "--data-dir", data, "set", good).output.startswith("1 rules set")
+    assert "not JSON" in run("rules", "set", bad, "--data-dir", data).output
+    assert json.loads(run("rules", "list", "--data-dir", data).output) == {"rules": rules}
+    printed = run("search", "aa battery", "--data-dir", data, "--mode", "keyword")
+    assert "rules fired: pin" in printed.output and f"{last}" in printed.output.splitlines()[2]
+    assert run("rules", "delete", "ghost", "--data-dir", data).exit_code == 1
+    assert run("rules", "delete", "pin", "--data-dir", data).exit_code == 0
+    assert json.loads(run("rules", "list", "--data-dir", data).output) == {"rules": []}
+    assert run("rules", "clear", "--data-dir", data).exit_code == 0
+
+
+def test_similar_lists_the_nearest_items_but_the_item(indexed):
+    first = json.loads(run("search", "aa battery", "--data-dir", indexed, "--json", "--k", "1").output)["results"][0]
+    found = json.loads(run("similar", first["id"], "--data-dir", indexed, "--json", "--k", "5").output)["results"]
+    assert len(found) == 5 and first["id"] not in [h["id"] for h in found]
+    assert run("similar", "ghost", "--data-dir", indexed).exit_code == 1
+
+
 def test_suggest_completes_a_prefix_from_the_catalogue(indexed):
     result = run("suggest", "blueto", "--data-dir", indexed, "--json")
     assert result.exit_code == 0, result.output

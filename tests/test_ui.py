@@ -217,6 +217,50 @@ def test_compare_marks_moved_items(page, servers):
     shot(page, "compare")
 
 
+def test_rules_tab_previews_a_rule_side_by_side_then_saves_it(page, servers):
+    import httpx
+
+    expect = sync_api.expect
+    log_in(page, servers["main"])
+    last = page.locator("#results > li").last
+    title = last.locator("h3").inner_text().split(". ", 1)[1]
+    pinned = last.locator(".meta span").last.inner_text().removeprefix("id ")
+    page.get_by_role("tab", name="Rules").click()
+    expect(page.locator("#rules-status")).to_contain_text("No rules yet")
+    rule = {"id": "bag-launch", "when": {"query": "laptop bag"}, "actions": [{"pin": pinned, "position": 1}]}
+    page.get_by_label("Rule (JSON)").fill(json.dumps(rule))
+    page.get_by_label("Query to preview it on").fill("laptop bag")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#rules-after li").first).to_have_attribute("data-id", pinned)
+    expect(page.locator("#rules-after li").first.locator(".rule-mark")).to_be_visible()
+    expect(page.locator("#rules-after-title")).to_contain_text("fired: bag-launch")
+    expect(page.locator("#rules-before li").first).not_to_have_attribute("data-id", pinned)
+    expect(page.locator("#rules-status")).to_contain_text("No rules yet")  # a preview stores nothing
+    shot(page, "rules-preview")
+    page.get_by_label("Rule (JSON)").fill(json.dumps({**rule, "actions": [{"pin": "no-such-item"}]}))
+    page.get_by_role("button", name="Save rule").click()
+    expect(page.locator("#error")).to_contain_text("'no-such-item'")
+    page.get_by_label("Rule (JSON)").fill(json.dumps(rule))
+    page.get_by_role("button", name="Save rule").click()
+    expect(page.locator("#rules-table tbody tr[data-rule=bag-launch]")).to_contain_text(f"pin {pinned} at 1")
+    expect(page.locator("#rules-status")).to_contain_text("1 rule in force")
+    try:
+        page.get_by_role("tab", name="Search").click()
+        page.get_by_role("button", name="Search", exact=True).click()
+        expect(page.locator("#results > li").first.locator("h3")).to_contain_text(title)
+        # Similar items open under a product.
+        similar = page.locator("#results > li").first.locator("details.similar")
+        similar.locator("summary").click()
+        expect(similar.locator("li")).to_have_count(4)
+        assert pinned not in similar.locator("li").evaluate_all("items => items.map(i => i.dataset.id)")
+        page.get_by_role("tab", name="Rules").click()
+        page.get_by_role("button", name="Edit rule bag-launch").click()
+        page.get_by_role("button", name="Delete rule").click()
+        expect(page.locator("#rules-status")).to_contain_text("No rules yet")
+    finally:
+        httpx.put(servers["main"] + "/v1/rules", json={"rules": []}, headers={"Authorization": f"Bearer {KEY}"})
+
+
 def test_rerank_playground_orders_pasted_candidates(page, servers):
     expect = sync_api.expect
     log_in(page, servers["main"])

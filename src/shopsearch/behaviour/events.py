@@ -35,6 +35,7 @@ class SearchRecord:
     results: int  # how many results the search had (0 = a no-result search)
     time: float  # unix seconds
     teams: str | None = None  # interleaving: the team ('0' or '1') that contributed each item shown
+    rules: tuple[str, ...] = ()  # ids of the merchandising rules the search fired
 
 
 @dataclass(frozen=True)

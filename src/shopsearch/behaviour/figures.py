@@ -69,8 +69,10 @@ def top_list(candidates: Iterable[tuple[str, int]], top: int) -> list[dict[str, 
     return [{"query": q, "count": c} for q, c in ordered[:top]]
 
 
-def assemble(variant_rows: Iterable[Sequence[Any]], list_rows: Iterable[Sequence[Any]], top: int) -> dict[str, Any]:
-    """The analytics answer from VARIANT_FIGURES rows (name, id, six aggregates) and QUERY_LISTS rows."""
+def assemble(variant_rows: Iterable[Sequence[Any]], list_rows: Iterable[Sequence[Any]], top: int,
+             rule_rows: Iterable[Sequence[Any]] = ()) -> dict[str, Any]:
+    """The analytics answer from VARIANT_FIGURES rows (name, id, six aggregates), QUERY_LISTS rows and
+    RULE_FIGURES rows (shaped as VARIANT_FIGURES')."""
     total = Counts()
     variants: dict[str, Counts] = {}
     for name, variant, *aggregates in variant_rows:
@@ -85,6 +87,8 @@ def assemble(variant_rows: Iterable[Sequence[Any]], list_rows: Iterable[Sequence
     for which, key in enumerate(LIST_NAMES):
         figures[key] = top_list(lists[which], top)
     figures["variants"] = {name: rates(variants[name]) for name in sorted(variants)}
+    figures["rules"] = {name: rates(Counts(*(value or 0 for value in aggregates)))
+                        for name, _, *aggregates in sorted(rule_rows, key=lambda row: row[0])}
     return figures
 
 

@@ -34,7 +34,7 @@ from typing import Iterator, Sequence, TypeVar
 
 from .events import EVENT_TYPES
 
-SCHEMA_VERSION = 2  # 2: searches.teams and the experiments table
+SCHEMA_VERSION = 3  # 2: searches.teams and the experiments table; 3: the rules each search fired
 
 TYPE_CODES = {name: code for code, name in enumerate(EVENT_TYPES)}
 
@@ -65,6 +65,12 @@ CREATE TABLE IF NOT EXISTS events (
     user_id TEXT,
     timestamp REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rule_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS search_rules (   -- the merchandising rules a search fired
+    rule INTEGER NOT NULL,             -- rule_names.id
+    search INTEGER NOT NULL,           -- searches.row
+    PRIMARY KEY (rule, search)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS experiments (
     name TEXT PRIMARY KEY,
     method TEXT NOT NULL,
@@ -82,6 +88,7 @@ CREATE INDEX IF NOT EXISTS searches_by_variant
     ON searches (variant, time, results, clicks, purchases, click_position_sum);
 CREATE INDEX IF NOT EXISTS searches_by_query ON searches (query, time, results, clicks);
 CREATE INDEX IF NOT EXISTS events_by_search ON events (search);
+CREATE INDEX IF NOT EXISTS search_rules_by_search ON search_rules (search);
 """
 
 BY_TIME, BY_VARIANT, BY_QUERY = "searches_by_time", "searches_by_variant", "searches_by_query"
@@ -95,6 +102,18 @@ SELECT variants.name, s.* FROM (
         SUM(click_position_sum) FILTER (WHERE clicks > 0)
     FROM searches INDEXED BY {index} WHERE time >= :since AND time < :until GROUP BY variant
 ) AS s LEFT JOIN variants ON variants.id = s.variant
+"""
+
+# Per rule fired in the window: the same six aggregates over the searches it fired on. Only searches
+# that fired a rule have search_rules rows, so this reads them, not the window.
+RULE_FIGURES = """
+SELECT rule_names.name, s.* FROM (
+    SELECT r.rule, COUNT(*), COUNT(*) FILTER (WHERE results = 0), COUNT(*) FILTER (WHERE clicks > 0),
+        COUNT(*) FILTER (WHERE purchases > 0), SUM(clicks) FILTER (WHERE clicks > 0),
+        SUM(click_position_sum) FILTER (WHERE clicks > 0)
+    FROM search_rules r JOIN searches ON searches.row = r.search
+    WHERE searches.time >= :since AND searches.time < :until GROUP BY r.rule
+) AS s JOIN rule_names ON rule_names.id = s.rule
 """
 
 # The candidates for the three query lists, (list, text, count) with list 0 = top, 1 = no result,
@@ -119,6 +138,7 @@ SELECT list, queries.text, c FROM picked JOIN queries ON queries.id = picked.que
 # The writer's statements.
 INSERT_SEARCH = ("INSERT OR IGNORE INTO searches (query_id, time, query, variant, user_id, shown, results, teams) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_SEARCH_RULE = "INSERT OR IGNORE INTO search_rules (rule, search) VALUES (?, ?)"
 INSERT_EVENT = "INSERT INTO events (search, type, item_id, position, user_id, timestamp) VALUES (?, ?, ?, ?, ?, ?)"
 ADD_COUNTERS = ("UPDATE searches SET clicks = clicks + ?, carts = carts + ?, purchases = purchases + ?, "
                 "click_position_sum = click_position_sum + ? WHERE row = ?")

@@ -143,6 +143,7 @@ class SqliteEventStore:
     def _delete_dependants(self, rows: Sequence[int], queries: Sequence[int]) -> None:
         for chunk in chunks(rows):
             self._db.execute(f"DELETE FROM events WHERE search IN ({marks(len(chunk))})", chunk)
+            self._db.execute(f"DELETE FROM search_rules WHERE search IN ({marks(len(chunk))})", chunk)
         # Only queries whose last search just went can have become unused.
         for chunk in chunks(queries):
             self._db.execute(
@@ -186,6 +187,12 @@ class SqliteEventStore:
                          r.user_id, json.dumps(list(r.shown), ensure_ascii=False), r.results, r.teams) for r in batch]
                 # OR IGNORE: a repeated query_id (a caller's bug) must not cost the whole batch.
                 self._db.executemany(schema.INSERT_SEARCH, rows)
+                fired = [r for r in batch if r.rules]
+                if fired:
+                    names = name_ids(self._db, "rule_names", "name", list({rule for r in fired for rule in r.rules}))
+                    searches = self._search_rows(r.query_id for r in fired)
+                    self._db.executemany(schema.INSERT_SEARCH_RULE, [(names[rule], searches[r.query_id])
+                                                                     for r in fired if r.query_id in searches for rule in r.rules])
         except BaseException:
             self.dropped += len(batch)
             raise
@@ -240,7 +247,8 @@ class SqliteEventStore:
         (at least one purchase); mean_click_position is the mean position over their click events
         (None without clicks). top_queries, no_result_queries (results == 0) and no_click_queries
         (results > 0, no click) list at most `top` {"query", "count"}, count descending then query
-        ascending. `variants` has the same six figures per experiment variant, by name.
+        ascending. `variants` has the same six figures per experiment variant, by name, and `rules` per
+        merchandising rule over the searches it fired on.
         """
         if top < 0:
             raise ValueError(f"top must be >= 0, not {top}")
@@ -255,9 +263,10 @@ class SqliteEventStore:
             by_variant, by_query = (schema.BY_VARIANT, schema.BY_QUERY) if wide else (schema.BY_TIME, schema.BY_TIME)
             variant_rows = db.execute(schema.VARIANT_FIGURES.format(index=by_variant), params).fetchall()
             list_rows = db.execute(schema.QUERY_LISTS.format(index=by_query), params).fetchall() if top else []
+            rule_rows = db.execute(schema.RULE_FIGURES, params).fetchall()
         finally:
             db.execute("COMMIT")
-        return assemble(variant_rows, list_rows, top)
+        return assemble(variant_rows, list_rows, top, rule_rows)
 
     def series(self, since: float | None = None, until: float | None = None,
                interval: float | None = None) -> dict[str, Any]:

@@ -30,6 +30,16 @@ data_dir_option = click.option(
 optional_data_dir_option = click.option(
     "--data-dir", default=None, type=click.Path(file_okay=False, path_type=Path), callback=_directory,
     help="Index directory.")
+
+
+def group_data_dir(data_dir: Path | None) -> Path:
+    """A group's subcommand's --data-dir, else the group's."""
+    data_dir = data_dir or click.get_current_context().obj
+    if data_dir is None:
+        raise click.UsageError("give --data-dir DIR")
+    return data_dir
+
+
 embedding_model_option = click.option(
     "--embedding-model", default=None, metavar="MODEL",
     help="default, e5-nano, qwen3:NAME|FOLDER, st:NAME, openai:URL#MODEL, or a folder (the index's model).")

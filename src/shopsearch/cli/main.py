@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from . import behaviour, catalogue, models, relevance, searching, serving, understanding
+from . import behaviour, catalogue, merchandising, models, relevance, searching, serving, understanding
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,8 +15,8 @@ def cli() -> None:
 
 
 for command in (catalogue.index, catalogue.delete, catalogue.stats, searching.search, understanding.suggest,
-                understanding.synonyms, models.embed, models.rerank, relevance.eval_command, relevance.train_ranker_command,
-                behaviour.analytics, serving.demo, serving.serve):
+                understanding.synonyms, merchandising.rules, merchandising.similar, models.embed, models.rerank,
+                relevance.eval_command, relevance.train_ranker_command, behaviour.analytics, serving.demo, serving.serve):
     cli.add_command(command)
 
 

@@ -91,6 +91,8 @@ def print_response(response: SearchResponse) -> None:
             click.echo(f"understood: {understood.text!r}" + (f"; {'; '.join(read)}" if read else ""))
         if understood.did_you_mean:
             click.echo(f"did you mean: {understood.did_you_mean}")
+    if response.rules_fired:
+        click.echo(f"rules fired: {', '.join(response.rules_fired)}")
     for rank, hit in enumerate(response.hits, start=1):
         item, why = hit.item, hit.explanation
         price = f"  {item['price']:.2f}" if item.get("price") is not None else ""
@@ -103,4 +105,5 @@ def print_response(response: SearchResponse) -> None:
         if why.rerank_rank is not None:
             legs.append(f"rerank #{why.rerank_rank} ({why.rerank_score:.3f})")
         matched = "; ".join(f"{field}: {', '.join(terms)}" for field, terms in why.matched_terms.items())
-        click.echo(f"     {' + '.join(legs) or 'no leg'}" + (f"  matched {matched}" if matched else ""))
+        moved = f"  rules {', '.join(why.rules)}" if why.rules else ""
+        click.echo(f"     {' + '.join(legs) or 'no leg'}" + (f"  matched {matched}" if matched else "") + moved)

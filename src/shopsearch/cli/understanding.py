@@ -7,7 +7,7 @@ import json
 import click
 
 from ..text.synonyms import InvalidSynonyms, parse_synonyms
-from .common import data_dir_option, embedding_model_option, engine_config, open_engine, optional_data_dir_option
+from .common import data_dir_option, embedding_model_option, engine_config, group_data_dir, open_engine, optional_data_dir_option
 
 
 @click.group()
@@ -22,21 +22,13 @@ def synonyms(ctx: click.Context, data_dir) -> None:
     ctx.obj = data_dir
 
 
-def _directory(data_dir):
-    """The subcommand's --data-dir, else the group's."""
-    data_dir = data_dir or click.get_current_context().obj
-    if data_dir is None:
-        raise click.UsageError("give --data-dir DIR")
-    return data_dir
-
-
 @synonyms.command("set")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @optional_data_dir_option
 @embedding_model_option
 def set_synonyms(file, data_dir, embedding_model) -> None:
     """Replace the synonyms with FILE's entries (a bad line: nothing is applied)."""
-    data_dir = _directory(data_dir)
+    data_dir = group_data_dir(data_dir)
     try:
         rules = parse_synonyms(file.read())
     except InvalidSynonyms as exc:
@@ -51,7 +43,7 @@ def set_synonyms(file, data_dir, embedding_model) -> None:
 @embedding_model_option
 def list_synonyms(data_dir, embedding_model) -> None:
     """Print the synonyms as a synonyms file."""
-    data_dir = _directory(data_dir)
+    data_dir = group_data_dir(data_dir)
     with open_engine(data_dir, config=engine_config(embedding_model)) as engine:
         click.echo(engine.synonyms.to_text(), nl=False)
 
@@ -61,7 +53,7 @@ def list_synonyms(data_dir, embedding_model) -> None:
 @embedding_model_option
 def clear_synonyms(data_dir, embedding_model) -> None:
     """Remove every synonym."""
-    data_dir = _directory(data_dir)
+    data_dir = group_data_dir(data_dir)
     with open_engine(data_dir, write=True, config=engine_config(embedding_model)) as engine:
         engine.set_synonyms(())
     click.echo(f"synonyms cleared in {data_dir}")

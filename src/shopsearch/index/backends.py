@@ -103,11 +103,19 @@ class Backends:
     def set_synonyms(self, rules: Sequence[SynonymRule]) -> SynonymSet:
         """Replace the managed synonyms (all of them, at once) and store them with the catalogue."""
         synonyms = SynonymSet(tuple(rules))
-        with self.writer:
-            self.store.set_meta(SYNONYMS, json.dumps([rule.to_line() for rule in synonyms.rules], ensure_ascii=False))
-            self.synonyms = synonyms  # first: a search that reads the new version must find these synonyms
-            self._bump_rules_version(persist=True)
+        self.store_setting(SYNONYMS, json.dumps([rule.to_line() for rule in synonyms.rules], ensure_ascii=False),
+                           lambda: setattr(self, "synonyms", synonyms))
         return synonyms
+
+    def store_setting(self, key: str, value: str, swap: Callable[[], None]) -> None:
+        """Store a setting that changes answers (synonyms, merchandising rules) with the catalogue, `swap`
+        it in, and move to a new version so that no cache serves an answer from before."""
+        if self.read_only:
+            raise DataDirError(f"{self.data_dir} is open read-only (another process holds its write lock)")
+        with self.writer:
+            self.store.set_meta(key, value)
+            swap()  # first: a search that reads the new version must find the new setting
+            self._bump_rules_version(persist=True)
 
     def answers_changed(self, persist: bool = True) -> None:
         """Something besides the catalogue and the synonyms changed what searches answer (a learned ranker

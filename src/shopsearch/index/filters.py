@@ -238,17 +238,15 @@ def filter_values(record: Mapping[str, Any]) -> tuple[dict[str, list[str]], dict
     """What a search server needs to filter one item as Column does: per field, the normalised
     keys (for eq/ne) and the smallest and largest number (a range matches when any value does).
 
-    Values are read as the catalogue's SQLite store hands them to Column: a top-level boolean
-    is a number there (json_extract gives 1/0), booleans inside a list stay booleans."""
+    Values are read as the catalogue's SQLite store hands them to Column: a boolean stays a
+    boolean ("true"/"false" for eq and ne, no number for ranges)."""
     keys: dict[str, list[str]] = {}
     low: dict[str, float] = {}
     high: dict[str, float] = {}
     for name, value in record.items():
         if name in SERVER_UNFILTERED or value is None:
             continue
-        if isinstance(value, bool):
-            value = int(value)
-        elif isinstance(value, dict):
+        if isinstance(value, dict):
             value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         values = value if isinstance(value, list) else [value]
         keys[name] = list(dict.fromkeys(normalize_value(v) for v in values))

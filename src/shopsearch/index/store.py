@@ -190,6 +190,14 @@ class CatalogueStore:
                  if doc and vector}
         return [(int(r), *found.get(int(r), (None, None))) for r in rows]
 
+    def chunk_records(self, rows: Sequence[int]) -> dict[int, list[ChunkRecord]]:
+        """row -> its live chunks (heading, text, vector), in order."""
+        found: dict[int, list[ChunkRecord]] = {}
+        query = "SELECT row, heading, text, vector FROM chunks WHERE deleted = 0 AND row IN ({marks}) ORDER BY chunk"
+        for row, heading, text, vector in self._select_in(query, [int(r) for r in rows]):
+            found.setdefault(row, []).append((heading, text, np.frombuffer(vector, dtype=np.float32)))
+        return found
+
     def current_chunks(self, chunks: Sequence[int]) -> list[ChunkChange]:
         """(chunk, row, retired, vector) of each given chunk as committed now (retired for one never committed)."""
         found = {chunk: (row, np.frombuffer(vector, dtype=np.float32)) for chunk, row, vector in
@@ -273,19 +281,24 @@ class CatalogueStore:
         return {item_id: json.loads(doc)
                 for item_id, doc in self._select_in("SELECT id, doc FROM items WHERE deleted = 0 AND id IN ({marks})", ids)}
 
+    def rows_by_id(self, ids: Sequence[str]) -> dict[str, int]:
+        """Live items' rows by id (absent ids are left out)."""
+        return dict(self._select_in("SELECT id, row FROM items WHERE deleted = 0 AND id IN ({marks})", ids))
+
     def get(self, item_id: str) -> dict | None:
         found = self._read.execute("SELECT doc FROM items WHERE id = ? AND deleted = 0", (item_id,)).fetchone()
         return json.loads(found[0]) if found else None
 
     def field_values(self, name: str) -> list[tuple[int, object]]:
-        """(row, value) of one field over live items; a list value stays a list."""
+        """(row, value) of one field over live items; a list value stays a list, a boolean a boolean."""
         path = "$." + json.dumps(name)
         query = "SELECT row, json_extract(doc, ?), json_type(doc, ?) FROM items WHERE deleted = 0"
         out = []
         for row, value, kind in self._read.execute(query, (path, path)):
             if value is None:
                 continue
-            out.append((row, json.loads(value) if kind == "array" else value))
+            # json_extract hands a boolean over as 1 or 0: it stays a boolean, as it is inside a list.
+            out.append((row, json.loads(value) if kind == "array" else kind == "true" if kind in ("true", "false") else value))
         return out
 
     def size_bytes(self) -> int:

@@ -11,6 +11,7 @@ from ..index.filters import Condition
 from ..index.keyword import Alternative
 from .plan import SearchPlan
 from .response import Hit, Understood
+from .rules import Rule
 
 Leg = tuple[np.ndarray, np.ndarray]  # (rows, scores), best first
 # A query's vector from elsewhere than the engine's model (the server's batcher and cache), given up
@@ -41,6 +42,8 @@ class Candidates:
     scores: np.ndarray = field(default_factory=lambda: _NO_SCORES)
     ranker_scores: dict[int, float] = field(default_factory=dict)
     rerank_scores: dict[int, tuple[float, int]] = field(default_factory=dict)  # row -> (score, rank)
+    fired: list[Rule] = field(default_factory=list)  # the merchandising rules the query met
+    rule_moves: dict[int, list[str]] = field(default_factory=dict)  # row -> ids of the rules that moved it
     records: dict[int, dict[str, Any]] = field(default_factory=dict)  # loaded once, shared by the stages
     hits: list[Hit] = field(default_factory=list)  # the page
     hit_rows: list[int] = field(default_factory=list)  # each hit's row

@@ -17,6 +17,7 @@ from .candidates import Candidates, QueryEmbedder
 from .plan import Abilities
 from .ranker import LearnedRanker
 from .resilience import CircuitBreaker, ModelCallFailed
+from .rules import RuleSet
 
 T = TypeVar("T")
 
@@ -32,6 +33,7 @@ class SearchContext:
     rerank_breaker: CircuitBreaker = field(init=False)
     vector_breaker: CircuitBreaker = field(init=False)  # a vector index on a server (Milvus)
     ranker_lock: threading.Lock = field(default_factory=threading.Lock)
+    rules: RuleSet = field(default_factory=RuleSet)  # the merchandising rules in force (search/merchandising.py)
 
     def __post_init__(self) -> None:
         settings = self.config.search

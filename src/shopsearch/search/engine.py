@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -20,18 +21,20 @@ from ..errors import DataDirError, InvalidRequest
 from ..index.backends import Backends
 from ..index.items import Item
 from ..models import Embedder, ModelUnavailable, Reranker, create_reranker
-from ..text.chunking import Chunk, chunk_text
 from ..text.suggest import Suggestion
 from ..text.suggest.popular import merge as merge_suggestions
 from ..text.synonyms import SynonymRule, SynonymSet
-from . import pipeline
+from . import merchandising, pipeline
 from .candidates import QueryEmbedder
 from .context import SearchContext
 from .plan import MAX_K, MODES, SearchPlan
 from .popular import PopularQueries
 from .ranker import LearnedRanker, features
 from .response import Explanation, Hit, SearchResponse, WriteResult
+from .rules import RuleSet
+from .similar import similar
 from .stages.ranker import feature_input
+from .writing import embedded_batch
 
 if TYPE_CHECKING:
     from ..behaviour import EventStore
@@ -49,8 +52,10 @@ class Engine:
         self.data_dir = backends.data_dir
         self.config = backends.config
         self._context = SearchContext(backends, backends.config, reranker)
+        self._context.rules = merchandising.load(backends)
         self._events = events  # None: the data directory's own, opened on first use
         self._events_lock = threading.Lock()
+        self.documents_embedded = 0  # texts this engine's writes sent to the model (items and chunks)
         understand = backends.config.understand
         self._popular = PopularQueries(self._search_log, understand.popular_days, understand.popular_min_searches,
                                        understand.popular_min_clicked)
@@ -110,7 +115,9 @@ class Engine:
 
         Items already stored exactly as given are skipped (not embedded again): re-running an
         interrupted `shopsearch index` resumes where the committed batches end, at the cost of
-        reading them, and re-indexing an unchanged catalogue costs no model calls."""
+        reading them, and re-indexing an unchanged catalogue costs no model calls. An item whose
+        change leaves the text the model reads as it was (price, stock, attributes) keeps its stored
+        vector (search/writing.py)."""
         backends = self._writable()
         latest: dict[str, Item] = {}
         for item in items:
@@ -123,15 +130,23 @@ class Engine:
             unchanged = len(latest) - len(batch)
             if not batch:
                 return WriteResult(backends.store.last_seq(), len(latest), unchanged)
-            chunked = [self._chunks_of(item) for item in batch]
-            texts = [item.embedding_text() for item in batch]
-            texts += [chunk.embedding_text(item.title) for item, chunks in zip(batch, chunked) for chunk in chunks]
-            # Embed before touching any file: a model failure leaves everything as it was.
-            embedded = backends.embedder.embed_documents(texts)
-            vectors, chunk_vectors = embedded[: len(batch)], iter(embedded[len(batch):])
-            chunk_records = [[(c.heading, c.text, next(chunk_vectors)) for c in chunks] for chunks in chunked]
+            vectors, chunk_records, embedded = embedded_batch(backends, batch, stored, self.config.chunk_tokens)
+            self.documents_embedded += embedded
             seq, rows = backends.commit_upsert(batch, vectors, chunk_records, previous)
         return WriteResult(seq, len(rows) + unchanged, unchanged)
+
+    def patch(self, item_id: str, fields: Mapping[str, Any]) -> WriteResult | None:
+        """Change some fields of a stored item (a JSON merge patch: a null removes the field); None when
+        there is no such item. Only a change to the text the model reads embeds it again."""
+        stored = self._writable().store.get(str(item_id))
+        if stored is None:
+            return None
+        if "id" in fields and str(fields["id"]) != str(item_id):
+            raise InvalidRequest("a patch cannot change an item's id", "id")
+        merged = {**stored, **{name: value for name, value in fields.items() if value is not None}}
+        for name in (name for name, value in fields.items() if value is None):
+            merged.pop(name, None)
+        return self.upsert([merged])
 
     def delete(self, ids: Iterable[str]) -> WriteResult:
         """Delete items by id; unknown ids are ignored. Returns how many were deleted."""
@@ -141,22 +156,6 @@ class Engine:
             previous = list(backends.store.records_by_id(ids).values())
             seq, rows = backends.commit_delete(ids, previous)
         return WriteResult(seq, len(rows))
-
-    def _chunks_of(self, item: Item) -> list[Chunk]:
-        """Heading-aware chunks of a description too long for one vector (none for short ones)."""
-        limit = self.config.chunk_tokens
-        if not limit or not item.description:
-            return []
-        model = self._open().embedder
-        if model.max_tokens:
-            limit = min(limit, max(model.max_tokens - 32, 16))
-
-        def count(text: str) -> int:
-            return model.count_tokens([text])[0]
-
-        if count(item.description) <= limit:
-            return []
-        return chunk_text(item.description, limit, count)
 
     def _writable(self) -> Backends:
         backends = self._open()
@@ -204,10 +203,11 @@ class Engine:
 
     @property
     def version(self) -> int:
-        """Changes whenever search results may: the catalogue's last write sequence plus the
-        version of the synonyms and the learned ranker (both only grow, so their sum does too)."""
+        """Changes whenever search results may: the catalogue's last write sequence plus the version of the
+        synonyms, merchandising rules and learned ranker, plus how many rules' start and end times have
+        passed (each only grows, so their sum does too)."""
         backends = self._open()
-        return backends.store.last_seq() + backends.rules_version
+        return backends.store.last_seq() + backends.rules_version + self._context.rules.boundaries_passed(time.time())
 
     @property
     def events(self) -> EventStore:
@@ -235,6 +235,23 @@ class Engine:
     def set_synonyms(self, rules: Sequence[SynonymRule]) -> SynonymSet:
         """Replace the managed synonyms (see text/synonyms.py; parse a file with parse_synonyms)."""
         return self._writable().set_synonyms(rules)
+
+    # -- merchandising rules (search/merchandising.py) ------------------------------
+    @property
+    def rules(self) -> RuleSet:
+        return self._context.rules
+
+    def set_rules(self, written: Any) -> RuleSet:
+        """Replace every merchandising rule (rules as written: see search/rules.py); all or nothing."""
+        return merchandising.replace_all(self._writable(), self._context, written)
+
+    def delete_rule(self, rule_id: str) -> bool:
+        return merchandising.delete(self._writable(), self._context, rule_id)
+
+    def preview_rules(self, query: str, written: Any, **request: Any) -> tuple[SearchResponse, SearchResponse]:
+        """One search answered by the rules in force and by the rules `written` (nothing is stored)."""
+        now, draft = merchandising.draft_plans(self._open(), self.plan(query, **request), written)
+        return pipeline.search(now, self._context), pipeline.search(draft, self._context)
 
     def suggest(self, prefix: str, k: int = 8) -> list[Suggestion]:
         """Completions of a typed prefix from the catalogue's titles, brands and categories and from the shop's
@@ -279,6 +296,12 @@ class Engine:
         """
         self._open()
         return pipeline.search(self.plan(query, **request), self._context, embed_query)
+
+    def similar(self, item_id: str, k: int = 10, filters: Any = None, same_category: bool = False) -> SearchResponse | None:
+        """The k items nearest to one item by its own vector, itself left out, inside the filters; same_category:
+        its category's products first. None when there is no such item. See search/similar.py."""
+        self._open()
+        return similar(self._context, str(item_id), k, filters, same_category)
 
     def rerank_texts(self, query: str, documents: Sequence[str], instruction: str | None = None,
                      timeout_s: float | None = None) -> np.ndarray:

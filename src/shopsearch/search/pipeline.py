@@ -21,19 +21,20 @@ from .stages.page import Page
 from .stages.ranker import Ranker
 from .stages.rerank import Rerank
 from .stages.retrieve import Retrieve
-from .stages.rules import Rules
+from .stages.rules import ApplyRules, FireRules
 from .stages.sort import Sort
 from .stages.understand import Understand
 
 STAGES: tuple[Stage, ...] = (
     Understand(),
+    FireRules(),
     Retrieve(),
     Fuse(),
     Boost(),
     Ranker(),
     Rerank(),
-    Rules(),
     Sort(),
+    ApplyRules(),
     Page(),
     Explain(),
     Facets(),
@@ -61,4 +62,5 @@ def search(plan: SearchPlan, context: SearchContext, embed: QueryEmbedder | None
     timings = candidates.timings
     return SearchResponse(plan.query, plan.mode, candidates.hits, (time.perf_counter() - started) * 1000,
                           embed_ms=timings.get("embed_ms", 0.0), warnings=candidates.warnings, timings=timings,
-                          facets=candidates.facets, understood=candidates.understood)
+                          facets=candidates.facets, understood=candidates.understood,
+                          rules_fired=[rule.id for rule in candidates.fired])

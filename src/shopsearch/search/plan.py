@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from ..config import MAX_DEPTH, Fusion, Mode, SearchConfig
 from ..errors import InvalidRequest
 from ..index.filters import Condition, InvalidFilter, parse_filters
+from .rules import RuleSet
 
 MODES: tuple[str, ...] = typing.get_args(Mode)
 FUSIONS: tuple[str, ...] = typing.get_args(Fusion)
@@ -59,6 +60,8 @@ class SearchPlan:
     understand: bool = True  # read price wording, typos, synonyms and brand words first
     sort: str = "relevance"  # or FIELD:asc, FIELD:desc, newest (normalised: newest is its field:desc)
     sort_depth: int = 200  # a sort orders this many of the best results
+    rules: bool = True  # the merchandising rules apply
+    draft_rules: RuleSet | None = field(default=None, compare=False)  # in place of the stored ones (a preview)
 
     @property
     def sort_key(self) -> tuple[str, bool] | None:
@@ -102,7 +105,7 @@ class SearchPlan:
 
         Request keys: mode, k, offset, filters (CLI strings or a mapping, see index.filters),
         fusion, rrf_k, keyword_weight, vector_weight, candidates, exact, ranker, ranker_depth,
-        rerank, rerank_depth, rerank_instruction, timeout_s, facets, explain, understand, sort, sort_depth."""
+        rerank, rerank_depth, rerank_instruction, timeout_s, facets, explain, understand, sort, sort_depth, rules."""
         unknown = set(request) - _REQUEST_KEYS
         if unknown:
             name = sorted(unknown)[0]
@@ -145,18 +148,19 @@ class SearchPlan:
                 raise InvalidRequest(f"{name} must be finite and non-negative, got {weight}", "weights")
         return cls(
             query=query, mode=mode, k=_count(given, "k", 10, 1), offset=_count(given, "offset", 0, 0),
-            conditions=conditions, fusion=fusion, rrf_k=rrf_k, **weights,
+            conditions=conditions, fusion=fusion, rrf_k=rrf_k,
+            keyword_weight=weights["keyword_weight"], vector_weight=weights["vector_weight"],
             candidates=_count(given, "candidates", defaults.candidates, 1), exact=_flag(given, "exact", False),
             ranker=ranker, ranker_depth=_count(given, "ranker_depth", defaults.ranker_depth, 1),
             rerank=rerank, rerank_depth=_count(given, "rerank_depth", defaults.rerank_depth, 1),
             rerank_instruction=instruction, timeout_s=timeout,
             facets=_flag(given, "facets", False), explain=_flag(given, "explain", True),
             understand=_flag(given, "understand", abilities.understand), sort=sort,
-            sort_depth=_count(given, "sort_depth", defaults.sort_depth, 1),
+            sort_depth=_count(given, "sort_depth", defaults.sort_depth, 1), rules=_flag(given, "rules", True),
         )
 
 
-_REQUEST_KEYS = {f.name for f in fields(SearchPlan)} - {"query", "conditions"} | {"filters"}
+_REQUEST_KEYS = {f.name for f in fields(SearchPlan)} - {"query", "conditions", "draft_rules"} | {"filters"}
 
 
 def _sort(value: Any, defaults: SearchConfig, abilities: Abilities) -> str:

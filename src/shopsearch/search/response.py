@@ -16,6 +16,7 @@ class Explanation:
     ranker_score: float | None = None  # the learned ranker's
     rerank_score: float | None = None  # the reranker model's relevance in [0, 1]
     rerank_rank: int | None = None
+    rules: list[str] = field(default_factory=list)  # the merchandising rules that moved it (pinned, boosted, buried)
     matched_terms: dict[str, list[str]] = field(default_factory=dict)
     # Character spans [start, end) of the query's terms in the title and description, for <mark>.
     highlights: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
@@ -59,6 +60,7 @@ class SearchResponse:
     timings: dict[str, float] = field(default_factory=dict)  # per stage (and per leg), milliseconds
     facets: dict[str, list[dict[str, Any]]] | None = None
     understood: Understood | None = None
+    rules_fired: list[str] = field(default_factory=list)  # ids of the merchandising rules the query met
 
     @property
     def degraded(self) -> bool:
@@ -79,6 +81,7 @@ class SearchResponse:
             "degraded_reason": "; ".join(self.warnings) or None,
             "warnings": self.warnings,
             "results": [h.to_dict() for h in self.hits],
+            "rules_fired": self.rules_fired,
             **({"facets": self.facets} if self.facets is not None else {}),
             **({"understood": self.understood.to_dict()} if self.understood is not None else {}),
         }

@@ -23,7 +23,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 
-from ..index.items import InvalidItem, Item
 from ..models import InputTooLong, ModelUnavailable
 from ..search.engine import Engine
 from ..ui import ui_router
@@ -32,19 +31,17 @@ from .auth import InvalidKeyEntry, Keys, Scope, parse_key_entries
 from .batching import MicroBatcher, QueueFull
 from .behaviour_api import behaviour_router
 from .cache import cache_key, make_cache
+from .catalog_api import catalog_router
 from .errors import ApiError
 from .eval_api import eval_router
 from .experiments_api import Experiments, experiments_router
-from .metrics import Metrics
+from .metrics import Metrics, ReadCounter
 from .middleware import Admission, BodyLimit, Measure
 from .ranker_api import ranker_router
+from .rules_api import rules_router
 from .schemas import (
-    DeleteResponse,
     EmbeddingRequest,
     EmbeddingResponse,
-    ItemError,
-    ItemsRequest,
-    ItemsResponse,
     ModelCard,
     ModelList,
     RerankDocument,
@@ -55,6 +52,7 @@ from .schemas import (
 )
 from .search_api import search_router
 from .settings import ServeSettings
+from .similar_api import similar_router
 from .understand_api import understand_router
 
 log = logging.getLogger(__name__)
@@ -142,6 +140,9 @@ class Service:
 def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings.from_env()
     service = Service(engine, settings)
+    service.metrics.registry.register(ReadCounter(
+        "shopsearch_documents_embedded", "texts the catalogue's writes sent to the embedding model (items and chunks)",
+        lambda: engine.documents_embedded))
     if not settings.api_keys:
         log.warning("no API keys configured: every route is open (set SHOPSEARCH_API_KEYS or --api-key-file)")
 
@@ -286,34 +287,9 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     api.post("/rerank", response_model=RerankResponse, response_model_exclude_none=True, tags=["models"])(rerank)
 
     api.include_router(search_router(service, engine, settings))
+    api.include_router(similar_router(engine))
 
-    @api.post("/v1/catalog/items", response_model=ItemsResponse, tags=["catalogue"], dependencies=admin)
-    def upsert_items(body: ItemsRequest) -> ItemsResponse:
-        if len(body.items) > settings.max_items:
-            raise ApiError(400, f"{len(body.items)} items, over the limit of {settings.max_items}", "items", "too_many_items")
-        valid, problems = [], []
-        for i, record in enumerate(body.items):
-            try:
-                valid.append(Item.from_record(record))
-            except (InvalidItem, TypeError, ValueError) as exc:
-                problems.append(ItemError(index=i, id=str(record.get("id")) if record.get("id") is not None else None,
-                                          message=str(exc)))
-        written = engine.upsert(valid).count if valid else 0
-        return ItemsResponse(upserted=written, errors=problems, version=engine.version)
-
-    @api.get("/v1/catalog/items/{item_id}", tags=["catalogue"])
-    def get_item(item_id: str) -> dict[str, Any]:
-        item = engine.get(item_id)
-        if item is None:
-            raise ApiError(404, f"no item with id {item_id!r}", "item_id", "item_not_found")
-        return item
-
-    @api.delete("/v1/catalog/items/{item_id}", response_model=DeleteResponse, tags=["catalogue"], dependencies=admin)
-    def delete_item(item_id: str) -> DeleteResponse:
-        deleted = engine.delete([item_id]).count
-        if not deleted:
-            raise ApiError(404, f"no item with id {item_id!r}", "item_id", "item_not_found")
-        return DeleteResponse(id=item_id, deleted=True, version=engine.version)
+    api.include_router(catalog_router(engine, settings.max_items, admin))
 
     api.include_router(eval_router(engine, Path(settings.judgments_dir) if settings.judgments_dir else None),
                        dependencies=admin)
@@ -321,6 +297,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     api.include_router(behaviour_router(engine, admin))
     api.include_router(ranker_router(engine, admin))
     api.include_router(experiments_router(engine, service.experiments, admin))
+    api.include_router(rules_router(engine, admin))
     app.include_router(public)
     app.include_router(api)
     app.include_router(ui_router())  # the page is public; the API calls it makes carry the key

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
 
 
 class Metrics:
@@ -27,3 +30,13 @@ class Metrics:
         self.rejected = Counter("shopsearch_rejected", "requests refused by a limit", ["reason"], registry=r)
         self.rate_limited = Counter("shopsearch_rate_limited", "requests over their key's rate (by the key's name)",
                                     ["key"], registry=r)
+
+
+class ReadCounter:
+    """A counter kept elsewhere (the engine's), read at each scrape."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self.name, self.documentation, self.read = name, documentation, read
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self.read())

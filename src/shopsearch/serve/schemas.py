@@ -99,6 +99,7 @@ class RankingParams(BaseModel):
     understand: bool | None = None
     sort: str | None = Field(default=None, max_length=200)  # relevance, newest, FIELD:asc, FIELD:desc
     sort_depth: int | None = Field(default=None, ge=1, le=1000)
+    rules: bool | None = None  # the merchandising rules apply (default true)
 
 
 class SearchRequest(RankingParams):
@@ -136,6 +137,14 @@ class SearchResponseBody(BaseModel):
     variant: str | None = None
     facets: dict[str, list[dict[str, Any]]] | None = None
     understood: dict[str, Any] | None = None
+    rules_fired: list[str] = []  # ids of the merchandising rules the query met
+
+
+class SimilarResponse(BaseModel):
+    object: Literal["list"] = "list"
+    item_id: str
+    results: list[SearchHit]  # nearest first, the item itself left out
+    took_ms: float
 
 
 class ItemsRequest(BaseModel):
@@ -151,6 +160,13 @@ class ItemError(BaseModel):
 class ItemsResponse(BaseModel):
     upserted: int
     errors: list[ItemError]
+    version: int
+
+
+class PatchResponse(BaseModel):
+    id: str
+    item: dict[str, Any]  # as stored now
+    changed: bool  # false: the patch left the item as it was
     version: int
 
 
@@ -218,6 +234,39 @@ class SynonymsResponse(BaseModel):
     version: int
 
 
+class RulesBody(BaseModel):
+    """Every merchandising rule, replacing those stored (see search/rules.py for a rule's fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[Any]
+
+
+class RulesResponse(BaseModel):
+    object: Literal["rules"] = "rules"
+    rules: list[dict[str, Any]]  # as written
+    count: int
+    version: int
+
+
+class RulesPreviewBody(BaseModel):
+    """One search answered by the rules in force and by the draft `rules` (nothing is stored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1)
+    rules: list[Any]
+    mode: Literal["keyword", "vector", "hybrid"] | None = None
+    k: int = Field(default=10, ge=1, le=1000)
+    filters: Union[dict[str, Any], list[str], None] = None
+
+
+class RulesPreviewResponse(BaseModel):
+    object: Literal["rules.preview"] = "rules.preview"
+    before: dict[str, Any]  # the search's answer (hits with explanations) under the rules in force
+    after: dict[str, Any]  # ...and under the draft
+
+
 class SuggestionItem(BaseModel):
     text: str
     kind: str
@@ -268,6 +317,7 @@ class AnalyticsResponse(VariantFigures):
     no_result_queries: list[QueryCount]
     no_click_queries: list[QueryCount]
     variants: dict[str, VariantFigures]
+    rules: dict[str, VariantFigures] = {}  # per merchandising rule, over the searches it fired on
 
 
 class SeriesBucket(VariantFigures):

@@ -38,6 +38,7 @@ class Answer(NamedTuple):
     payload: bytes  # the answer's JSON, without the per-request fields (query_id, cached, experiment, variant)
     shown: list[str]  # the ids on the page, in order
     cached: bool
+    rules: tuple[str, ...] = ()  # the merchandising rules it fired
 
 
 def search_router(service: Service, engine: Engine, settings: ServeSettings) -> APIRouter:
@@ -48,7 +49,8 @@ def search_router(service: Service, engine: Engine, settings: ServeSettings) -> 
         cached = service.cache.get(key)
         service.metrics.cache.labels("search", "hit" if cached else "miss").inc()
         if cached is not None:
-            return Answer(cached, [hit["id"] for hit in orjson.loads(cached)["results"]], True)
+            body = orjson.loads(cached)
+            return Answer(cached, [hit["id"] for hit in body["results"]], True, tuple(body["rules_fired"]))
         # No lock here: the engine runs searches side by side, and a slow reranker holds only this request.
         params = dict(request)
         response = engine.search(params.pop("query"), explain=explain, embed_query=service.embed_query, **params)
@@ -60,11 +62,11 @@ def search_router(service: Service, engine: Engine, settings: ServeSettings) -> 
         out = SearchResponseBody(query=answer["query"], mode=answer["mode"], results=results, took_ms=answer["took_ms"],
                                  timings=answer["timings"], degraded=answer["degraded"],
                                  degraded_reason=answer["degraded_reason"], facets=answer.get("facets"),
-                                 understood=answer.get("understood"))
+                                 understood=answer.get("understood"), rules_fired=answer["rules_fired"])
         payload = out.model_dump_json(exclude=PER_REQUEST).encode()
         if not response.degraded:  # a degraded answer must not outlive the outage
             service.cache.set(key, payload)
-        return Answer(payload, [h.id for h in results], False)
+        return Answer(payload, [h.id for h in results], False, tuple(out.rules_fired))
 
     def interleaved(experiment: Experiment, request: dict[str, Any], explain: bool, user_id: str) -> tuple[Answer, str]:
         depth, offset = request["k"] + request["offset"], request["offset"]
@@ -81,7 +83,8 @@ def search_router(service: Service, engine: Engine, settings: ServeSettings) -> 
         body["degraded"] = any(b["degraded"] for b in bodies)
         body["degraded_reason"] = "; ".join(b["degraded_reason"] for b in bodies if b["degraded_reason"]) or None
         page_teams = "".join(str(t) for t in teams[offset:])
-        return Answer(orjson.dumps(body), merged[offset:], all(leg.cached for leg in legs)), page_teams
+        body["rules_fired"] = list(dict.fromkeys(rule for leg in legs for rule in leg.rules))
+        return Answer(orjson.dumps(body), merged[offset:], all(leg.cached for leg in legs), tuple(body["rules_fired"])), page_teams
 
     @router.post("/v1/search", response_model=SearchResponseBody, tags=["search"])
     def search(body: SearchRequest):
@@ -113,7 +116,7 @@ def _answer(service: Service, engine: Engine, query: str, user_id: str | None, a
 
         logged = experiment.log_variant(variant) if experiment is not None and variant is not None else None
         engine.events.log_search(SearchRecord(query_id, fold(query), user_id, logged, tuple(answer.shown),
-                                              len(answer.shown), time.time(), teams))
+                                              len(answer.shown), time.time(), teams, answer.rules))
     head = b'{"query_id":"' + query_id.encode() + b'","cached":' + (b"true" if answer.cached else b"false") + b","
     if experiment is not None:
         head += b'"experiment":' + orjson.dumps(experiment.name) + b',"variant":' + orjson.dumps(variant) + b","

@@ -29,6 +29,7 @@ class Page:
             why.vector_score, why.vector_rank = vector.get(row, (None, None))
             why.ranker_score = candidates.ranker_scores.get(row)
             why.rerank_score, why.rerank_rank = candidates.rerank_scores.get(row, (None, None))
+            why.rules = list(dict.fromkeys(candidates.rule_moves.get(row, ())))
             hits.append(Hit(record["id"], float(score), record, why))
             hit_rows.append(row)
         candidates.hits, candidates.hit_rows = hits, hit_rows

@@ -19,11 +19,11 @@ function el(tag, attrs = {}, ...children) {
 }
 
 // ---- API ---------------------------------------------------------------------------------
-async function api(path, body, { quiet = false } = {}) {
+async function api(path, body, { quiet = false, method = body === undefined ? "GET" : "POST" } = {}) {
   const headers = { "Content-Type": "application/json" };
   const key = sessionStorage.getItem("shopsearch-key");
   if (key) headers.Authorization = `Bearer ${key}`;
-  const response = await fetch(path, body === undefined ? { headers } : { method: "POST", headers, body: JSON.stringify(body) });
+  const response = await fetch(path, body === undefined ? { method, headers } : { method, headers, body: JSON.stringify(body) });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
     // 401: no key or a wrong one; 403: a key without the admin scope (analytics). Either way, ask for one.
@@ -492,7 +492,26 @@ function card(hit, position) {
         el("span", { text: `id ${item.id}` })),
       attributes.length ? el("dl", { class: "attrs" }, ...attributes.map(([name, value]) =>
         el("div", {}, el("dt", { text: name.replace(/^attr_([a-z]_)?/, "").replace(/_/g, " ") }), el("dd", { text: String(value) })))) : null,
-      explanation(hit, spans)));
+      explanation(hit, spans),
+      similarItems(item.id)));
+}
+
+// "You may also like": the nearest products by this one's vector, fetched when opened.
+function similarItems(itemId) {
+  const list = el("ol", { class: "compact similar-list" });
+  const details = el("details", { class: "similar" }, el("summary", { text: "Similar items" }), list);
+  details.addEventListener("toggle", async () => {
+    if (!details.open || list.childElementCount) return;
+    try {
+      const answer = await api(`/v1/items/${encodeURIComponent(itemId)}/similar?k=4`);
+      list.replaceChildren(...(answer.results.length ? answer.results.map((hit) => el("li", { "data-id": hit.id },
+        el("span", { text: hit.item.title || hit.id }), typeof hit.item.price === "number" ? el("span", { class: "price", text: ` ${money(hit.item.price)}` }) : null))
+        : [el("li", { class: "hint", text: "No similar item." })]));
+    } catch (error) {
+      list.replaceChildren(el("li", { class: "hint", text: `Similar items unavailable: ${error.message}` }));
+    }
+  });
+  return details;
 }
 
 function explanation(hit, spans) {
@@ -690,6 +709,25 @@ listbox.addEventListener("click", (event) => {
 });
 
 // ---- compare -----------------------------------------------------------------------------
+// Two result lists, the right one marked with each item's move from the left (and "rule" where a rule moved it).
+function sideBySide(leftList, rightList, left, right) {
+  const before = new Map(left.map((hit, i) => [hit.id, i]));
+  for (const [list, hits, marked] of [[leftList, left, false], [rightList, right, true]]) {
+    list.replaceChildren(...hits.map((hit, i) => {
+      const line = el("li", { "data-id": hit.id }, el("span", { text: hit.item.title || hit.id }));
+      if (marked) {
+        const was = before.get(hit.id);
+        const mark = was === undefined ? ["new", "new", `new in the top ${left.length}`]
+          : was > i ? ["up", `▲${was - i}`, `up ${was - i}`] : was < i ? ["down", `▼${i - was}`, `down ${i - was}`] : null;
+        if (mark) line.append(el("span", { class: `moved ${mark[0]}`, text: mark[1], "aria-label": mark[2], title: mark[2] }));
+      }
+      const rules = hit.explanation?.rules || [];
+      if (rules.length) line.append(el("span", { class: "rule-mark", text: "rule", title: `moved by ${rules.join(", ")}`, "aria-label": `moved by rule ${rules.join(", ")}` }));
+      return line;
+    }));
+  }
+}
+
 $("compare-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   showError(null);
@@ -697,20 +735,10 @@ $("compare-form").addEventListener("submit", async (event) => {
   const sides = ["left", "right"].map((side) => ({ side, mode: $(`${side}-mode`).value, weight: $(`${side}-weight`).value }));
   try {
     const [left, right] = await Promise.all(sides.map((s) => api("/v1/search", searchBody(query, s.mode, s.weight, { k: PAGE_SIZE }))));
-    const before = new Map(left.results.map((hit, i) => [hit.id, i]));
     for (const [s, answer] of [[sides[0], left], [sides[1], right]]) {
       $(`${s.side}-title`).textContent = `${s.mode}${s.mode.startsWith("hybrid") ? `, vector weight ${s.weight}` : ""} (${answer.took_ms.toFixed(1)} ms)`;
-      $(`${s.side}-results`).replaceChildren(...answer.results.map((hit, i) => {
-        const line = el("li", { "data-id": hit.id }, el("span", { text: hit.item.title || hit.id }));
-        if (s.side === "right") {
-          const was = before.get(hit.id);
-          const mark = was === undefined ? ["new", "new", "new in the top 10"]
-            : was > i ? ["up", `▲${was - i}`, `up ${was - i}`] : was < i ? ["down", `▼${i - was}`, `down ${i - was}`] : null;
-          if (mark) line.append(el("span", { class: `moved ${mark[0]}`, text: mark[1], "aria-label": mark[2], title: mark[2] }));
-        }
-        return line;
-      }));
     }
+    sideBySide($("left-results"), $("right-results"), left.results, right.results);
   } catch (error) {
     showError(error);
   }
@@ -959,7 +987,111 @@ $("analytics-form").addEventListener("submit", (event) => { event.preventDefault
 // On a phone the filters start folded, so the first results are on the first screen.
 if (window.matchMedia("(max-width: 720px)").matches) $("filters").open = false;
 
-const onTabShown = { "tab-rerank": checkReranker, "tab-eval": listJudgments, "tab-analytics": loadAnalytics };
+// ---- merchandising rules -------------------------------------------------------------------
+const RULE_TEMPLATE = { id: "new-rule", when: { query: "" }, actions: [{ pin: "ITEM_ID", position: 1 }], enabled: true };
+const RULE_STATS_DAYS = 30;
+let rulesInForce = [];
+
+function actionText(action) {
+  if ("pin" in action) return `pin ${action.pin} at ${action.position ?? 1}`;
+  if ("hide" in action) return `hide ${action.hide}`;
+  const [kind] = Object.keys(action).filter((k) => k !== "factor");
+  return `${kind} ${JSON.stringify(action[kind])}${action.factor ? ` ×${action.factor}` : ""}`;
+}
+
+function ruleState(rule) {
+  const now = Date.now() / 1000;
+  const seconds = (t) => (typeof t === "number" ? t : t ? Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(t) ? t : `${t}Z`) / 1000 : null);
+  if (rule.enabled === false) return "off";
+  const from = seconds(rule.active_from), until = seconds(rule.active_until);
+  if (from !== null && from > now) return `from ${new Date(from * 1000).toLocaleString()}`;
+  if (until !== null && until <= now) return "ended";
+  return until !== null ? `on until ${new Date(until * 1000).toLocaleString()}` : "on";
+}
+
+function editRule(rule) {
+  $("rule-json").value = JSON.stringify(rule, null, 2);
+  if (!$("rule-query").value) $("rule-query").value = rule.when?.query || rule.when?.contains || "";
+}
+
+async function loadRules() {
+  $("rules-status").textContent = "Loading…";
+  try {
+    const since = Date.now() / 1000 - RULE_STATS_DAYS * 86400;
+    const [stored, figures] = await Promise.all([api("/v1/rules"), api(`/v1/analytics?since=${since}&top=0`).catch(() => ({}))]);
+    rulesInForce = stored.rules;
+    const stats = figures.rules || {};
+    $("rules-table").querySelector("tbody").replaceChildren(...rulesInForce.map((rule) => el("tr", { "data-rule": rule.id },
+      el("th", { scope: "row", text: rule.id }), el("td", { text: JSON.stringify(rule.when) }),
+      el("td", { text: rule.actions.map(actionText).join("; ") }), el("td", { text: ruleState(rule) }),
+      el("td", { class: "num", text: String(stats[rule.id]?.searches ?? 0) }),
+      el("td", { class: "num", text: stats[rule.id] ? percent(stats[rule.id].ctr) : "–" }),
+      el("td", {}, (() => {
+        const button = el("button", { type: "button", text: "Edit", "aria-label": `Edit rule ${rule.id}` });
+        button.addEventListener("click", () => editRule(rule));
+        return button;
+      })()))));
+    $("rules-status").textContent = stored.count ? `${stored.count} rule${stored.count === 1 ? "" : "s"} in force.` : "No rules yet: write one below.";
+    if (!$("rule-json").value) editRule(rulesInForce[0] || RULE_TEMPLATE);
+    showError(null);
+  } catch (error) {
+    $("rules-status").textContent = "";
+    showError(error);
+  }
+}
+
+// The rule in the editor, and the whole set as it would be with it saved (in place of the rule of its id).
+function draftRules() {
+  let rule;
+  try {
+    rule = JSON.parse($("rule-json").value);
+  } catch (error) {
+    throw new Error(`The rule is not JSON: ${error.message}`);
+  }
+  const at = rulesInForce.findIndex((r) => r.id === rule?.id);
+  const rules = [...rulesInForce];
+  if (at >= 0) rules[at] = rule; else rules.push(rule);
+  return { rule, rules };
+}
+
+$("rule-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  showError(null);
+  try {
+    const { rules } = draftRules();
+    const answer = await api("/v1/rules/preview", { query: $("rule-query").value.trim(), rules, k: PAGE_SIZE });
+    $("rules-before-title").textContent = `Before (${answer.before.rules_fired.length ? `fired: ${answer.before.rules_fired.join(", ")}` : "no rule fired"})`;
+    $("rules-after-title").textContent = `After (${answer.after.rules_fired.length ? `fired: ${answer.after.rules_fired.join(", ")}` : "no rule fired"})`;
+    sideBySide($("rules-before"), $("rules-after"), answer.before.results, answer.after.results);
+  } catch (error) {
+    showError(error);
+  }
+});
+$("rule-save").addEventListener("click", async () => {
+  showError(null);
+  try {
+    const { rule, rules } = draftRules();
+    await api("/v1/rules", { rules }, { method: "PUT" });
+    await loadRules();
+    $("rules-status").textContent = `Saved rule ${rule.id}. ${$("rules-status").textContent}`;
+  } catch (error) {
+    showError(error);
+  }
+});
+$("rule-delete").addEventListener("click", async () => {
+  showError(null);
+  try {
+    const { rule } = draftRules();
+    await api(`/v1/rules/${encodeURIComponent(rule.id)}`, undefined, { method: "DELETE" });
+    $("rule-json").value = "";
+    await loadRules();
+  } catch (error) {
+    showError(error);
+  }
+});
+$("rule-new").addEventListener("click", () => editRule(RULE_TEMPLATE));
+
+const onTabShown = { "tab-rerank": checkReranker, "tab-eval": listJudgments, "tab-analytics": loadAnalytics, "tab-rules": loadRules };
 
 // The search in the address runs when the page opens (a shared link reproduces it); Back and
 // Forward bring earlier searches back.
