@@ -49,9 +49,11 @@ from tables import print_table  # noqa: E402
 MAX_OUTSTANDING = 512  # open loop, but never more than this many requests in the air (the client's own memory)
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """The process's resident memory (VmRSS), or a part of it: RssAnon (heap and other private memory, where a
+    leak shows) or RssFile (mapped files: SQLite and tantivy pages the kernel may drop)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -61,6 +63,7 @@ class Minute:
     latencies: list[float] = field(default_factory=list)  # searches admitted and answered, ms
     statuses: Counter = field(default_factory=Counter)
     rss: float = float("nan")
+    anon: float = float("nan")  # RssAnon: the part a leak would grow
 
 
 @dataclass
@@ -167,13 +170,13 @@ async def soak(url: str, pid: int, shop: Shop, minutes: float, rate: float, repo
         deadline = time.perf_counter() + minutes * 60
         due = time.perf_counter()
         next_report = time.perf_counter() + report_every_s
-        print(f"{'minute':>6} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8}  statuses", flush=True)
+        print(f"{'minute':>6} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} {'anon MiB':>8}  statuses", flush=True)
         while (now := time.perf_counter()) < deadline:
             if now >= next_report:
                 period = periods[-1]
-                period.rss = rss_mib(pid)
+                period.rss, period.anon = rss_mib(pid), rss_mib(pid, "RssAnon")
                 p50, p99 = np.percentile(period.latencies, [50, 99]) if period.latencies else (float("nan"),) * 2
-                print(f"{len(periods):>6} {sum(period.statuses.values()):>8} {p50:>8.1f} {p99:>8.1f} {period.rss:>8.1f}  "
+                print(f"{len(periods):>6} {sum(period.statuses.values()):>8} {p50:>8.1f} {p99:>8.1f} {period.rss:>8.1f} {period.anon:>8.1f}  "
                       f"{dict(sorted(period.statuses.items(), key=str))}", flush=True)
                 periods.append(Minute())
                 next_report += report_every_s
@@ -204,7 +207,7 @@ async def soak(url: str, pid: int, shop: Shop, minutes: float, rate: float, repo
     if len(periods[-1].statuses) == 0:
         periods.pop()
     else:
-        periods[-1].rss = rss_mib(pid)
+        periods[-1].rss, periods[-1].anon = rss_mib(pid), rss_mib(pid, "RssAnon")
     for line in wrong[:30]:
         print("WRONG:", line)
     if len(wrong) > 30:
@@ -219,9 +222,12 @@ def verdict(periods: list[Minute], window: int) -> list[tuple]:
     p99_tail = float(np.percentile([x for p in tail for x in p.latencies] or [np.nan], 99))
     settled = periods[min(window, len(periods)) - 1].rss
     growth = periods[-1].rss / settled - 1
+    anon_settled = periods[min(window, len(periods)) - 1].anon
+    anon_growth = periods[-1].anon / anon_settled - 1
     return [("5xx answers", fives, "0", "yes" if fives == 0 else "NO"),
             (f"RSS growth after minute {window}", f"{settled:.0f} -> {periods[-1].rss:.0f} MiB ({growth:+.1%})", "<= +5%",
              "yes" if growth <= 0.05 else "NO"),
+            ("  of which anonymous (heap)", f"{anon_settled:.0f} -> {periods[-1].anon:.0f} MiB ({anon_growth:+.1%})", "", ""),
             (f"search p99, last {window} min / first {window} min", f"{p99_tail:.0f} / {p99_head:.0f} ms = {p99_tail / p99_head:.2f}x",
              "<= 1.5x", "yes" if p99_tail <= 1.5 * p99_head else "NO")]
 
