@@ -211,6 +211,19 @@ def test_similar_lists_the_nearest_items_but_the_item(indexed):
     assert run("similar", "ghost", "--data-dir", indexed).exit_code == 1
 
 
+def test_snapshot_then_restore_answers_the_same(indexed, tmp_path):
+    def answers(data):
+        return [json.loads(run("search", q, "--data-dir", data, "--json").output)["results"] for q in ("aa battery", "bag")]
+
+    taken = run("snapshot", tmp_path / "snap", "--data-dir", indexed)
+    assert taken.exit_code == 0 and "213 items" in taken.output and "last saved" not in taken.output, taken.output
+    restored = run("restore", tmp_path / "snap", "--data-dir", tmp_path / "restored")
+    assert restored.exit_code == 0 and "restored 213 items" in restored.output, restored.output
+    assert answers(tmp_path / "restored") == answers(indexed)
+    again = run("restore", tmp_path / "snap", "--data-dir", tmp_path / "restored")
+    assert again.exit_code == 1 and "not empty" in again.output
+
+
 def test_suggest_completes_a_prefix_from_the_catalogue(indexed):
     result = run("suggest", "blueto", "--data-dir", indexed, "--json")
     assert result.exit_code == 0, result.output

@@ -239,12 +239,16 @@ class EngineConfig(Validated):
     # data directory's disk, as Elasticsearch's flood-stage watermark does: the catalogue, the
     # keyword index and the vector snapshot then never meet a full disk half-way through. 0: no check.
     min_free_mb: float = 100.0
+    # A read-only engine (a replica beside the writer) takes in the writer's batches this often, in
+    # seconds (index/follow.py); 0: it sees only what was committed when it opened.
+    follow_interval_s: float = 0.2
 
     def _check(self) -> None:
         _require(self.ingest_batch_size >= 1, f"ingest_batch_size must be at least 1, got {self.ingest_batch_size}")
         _require(self.chunk_tokens >= 0, f"chunk_tokens must be 0 (off) or positive, got {self.chunk_tokens}")
         _require(self.event_retention_days > 0, f"event_retention_days must be positive, got {self.event_retention_days}")
         _require(self.min_free_mb >= 0, f"min_free_mb must not be negative (0: no check), got {self.min_free_mb}")
+        _require(self.follow_interval_s >= 0, f"follow_interval_s must not be negative (0: off), got {self.follow_interval_s}")
 
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> "EngineConfig":

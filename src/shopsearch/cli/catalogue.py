@@ -1,4 +1,4 @@
-"""Catalogue commands: index, delete, stats."""
+"""Catalogue commands: index, delete, stats, snapshot, restore."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Iterable, Iterator
 
 import click
 
+from ..errors import ShopsearchError
 from ..index.ingest import BadRecord, FieldMapping, UnreadableFile, read_items
 from ..index.items import Item
 from .common import EXIT_SKIPPED, data_dir_option, embedding_model_option, engine_config, fail, index_option, open_engine
@@ -125,3 +126,42 @@ def _size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
+
+
+@click.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@data_dir_option
+@embedding_model_option
+def snapshot(out, data_dir, embedding_model) -> None:
+    """Copy the data directory into OUT (a new directory), consistently, while it is served and written.
+
+    With no server writing the directory, every index is copied at the catalogue's sequence. Beside a
+    server, the indexes are copied as the server last saved them and a restore brings them up to the
+    catalogue's sequence (POST /v1/snapshots on the server copies them at it)."""
+    with open_engine(data_dir, config=engine_config(embedding_model)) as engine:
+        try:
+            manifest = engine.snapshot(out)
+        except ShopsearchError as exc:
+            raise fail(exc) from None
+        beside = engine.read_only
+    remote = f"; Milvus collections recorded, not copied: {', '.join(manifest['remote_collections'])}" \
+        if manifest["remote_collections"] else ""
+    how = "; indexes as the server last saved them (a restore brings them up)" if beside else ""
+    click.echo(f"snapshot of {data_dir} at sequence {manifest['seq']} ({manifest['items']} items) in {out}{how}{remote}")
+
+
+@click.command()
+@click.argument("snapshot_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@data_dir_option
+@embedding_model_option
+def restore(snapshot_dir, data_dir, embedding_model) -> None:
+    """Restore SNAPSHOT_DIR into --data-dir (a new directory), bringing every index up to the snapshot."""
+    from ..index.snapshot import restore as put_back
+
+    try:
+        manifest = put_back(snapshot_dir, data_dir)
+    except ShopsearchError as exc:
+        raise fail(exc) from None
+    with open_engine(data_dir, write=True, config=engine_config(embedding_model)) as engine:  # replays what the indexes lack
+        items, seq = len(engine), engine.stats()["last_seq"]
+    click.echo(f"restored {items} items at sequence {seq} (snapshot {manifest['seq']}) into {data_dir}")

@@ -83,12 +83,13 @@ def fail(exc: Exception) -> click.ClickException:
 class open_engine:
     """Open a data directory for a command, turning failures into one-line errors."""
 
-    def __init__(self, data_dir: Path, write: bool = False, create: bool = False, config: EngineConfig | None = None) -> None:
-        self.data_dir, self.write, self.create, self.config = data_dir, write, create, config
+    def __init__(self, data_dir: Path, write: bool = False, create: bool = False, config: EngineConfig | None = None,
+                 read_only: bool = False) -> None:
+        self.data_dir, self.write, self.create, self.config, self.read_only = data_dir, write, create, config, read_only
 
     def __enter__(self) -> Engine:
         try:
-            self.engine = Engine.open(self.data_dir, self.config, create=self.create)
+            self.engine = Engine.open(self.data_dir, self.config, create=self.create, read_only=self.read_only)
         except (ShopsearchError, ValueError) as exc:  # ValueError: a bad model string (models.factory)
             raise fail(exc) from None
         if self.write and self.engine.read_only:

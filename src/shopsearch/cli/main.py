@@ -14,8 +14,8 @@ def cli() -> None:
     """Multilingual product search: keyword, vector and hybrid, with filters."""
 
 
-for command in (catalogue.index, catalogue.delete, catalogue.stats, searching.search, understanding.suggest,
-                understanding.synonyms, merchandising.rules, merchandising.similar, models.embed, models.rerank,
+for command in (catalogue.index, catalogue.delete, catalogue.stats, catalogue.snapshot, catalogue.restore, searching.search,
+                understanding.suggest, understanding.synonyms, merchandising.rules, merchandising.similar, models.embed, models.rerank,
                 relevance.eval_command, relevance.train_ranker_command, behaviour.analytics, serving.demo, serving.serve):
     cli.add_command(command)
 

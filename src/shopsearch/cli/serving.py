@@ -100,7 +100,10 @@ class _Stopped(Exception):
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeat).")
 @click.option("--judgments-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Judgments files the web page's Evaluation tab offers (uploads work without).")
-def serve(data_dir, index_uri, host, port, embedding_model, rerank_model, api_key_file, cache, cors_origins, judgments_dir) -> None:
+@click.option("--read-only", is_flag=True,
+              help="A replica beside the writer: never write, follow the writer's batches (also when the lock is taken).")
+def serve(data_dir, index_uri, host, port, embedding_model, rerank_model, api_key_file, cache, cors_origins, judgments_dir,
+          read_only) -> None:
     """Serve search, OpenAI-compatible /v1/embeddings and Cohere/Jina-compatible /v1/rerank over HTTP."""
     from ..serve.settings import read_api_keys
 
@@ -114,7 +117,7 @@ def serve(data_dir, index_uri, host, port, embedding_model, rerank_model, api_ke
     if judgments_dir:
         changes["judgments_dir"] = str(judgments_dir)
     settings = dataclasses.replace(settings, **changes)
-    with open_engine(data_dir, config=engine_config(embedding_model, rerank_model, index_uri)) as engine:
+    with open_engine(data_dir, config=engine_config(embedding_model, rerank_model, index_uri), read_only=read_only) as engine:
         try:
             _serve(engine, settings, host or settings.host, port if port is not None else settings.port)
         except (ValueError, RuntimeError) as exc:  # a bad --cache URL, an unreachable Redis

@@ -16,11 +16,11 @@ swaps in new state (see ReadWriteLock), and only for backends that cannot be rea
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import threading
+import time
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,19 +28,19 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..config import EngineConfig, ModelConfig
+from ..config import EngineConfig
 from ..errors import DataDirError, IndexUnavailable
 from ..models import Embedder, create_embedder
-from ..models.factory import builtin_for_model
 from ..text import Analyzer
 from ..text.synonyms import SynonymRule, SynonymSet, parse_rule
 from .chunks import ChunkIndex
 from .columns import FilterColumns
-from .factory import keyword_index, vector_index
+from .factory import check_model, keyword_index, recorded_builtin, vector_index
+from .follow import LEXICON_REFRESH_S
 from .items import Item
 from .keyword import KeywordIndex, ServerFusion, analyzed_fields
 from .rwlock import ReadWriteLock
-from .storage import RemoteWriteNote, batch_bytes, check_space, disk_full, storage_errors
+from .storage import RemoteWriteNote, batch_bytes, check_space, disk_full, storage_errors, try_lock
 from .store import BeforeCommit, CatalogueStore, ChunkChange, ChunkRecord
 from .vector import VectorIndex
 
@@ -81,12 +81,16 @@ class Backends:
     _lexicon: CatalogueLexicon | None = field(default=None, init=False)
     _lexicon_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _note: RemoteWriteNote = field(init=False)
+    followed_seq: int = field(init=False)  # a reader: the last committed batch its indexes hold (index/follow.py)
+    settings_changed: list[Callable[[], None]] = field(default_factory=list)  # a reader: called when synonyms or rules move
+    _lexicon_built: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         self._note = RemoteWriteNote(self.data_dir)
         self.columns = FilterColumns(self.store, self.store.max_row() + 1)
         self.synonyms = load_synonyms(self.store)
         self.rules_version = int(self.store.get_meta(RULES_VERSION) or 0)
+        self.followed_seq = self.store.last_seq()
 
     def lexicon(self) -> CatalogueLexicon:
         """The catalogue's words and values (built on first use: one read of the catalogue)."""
@@ -98,7 +102,27 @@ class Backends:
                     settings = self.config.understand
                     self._lexicon = CatalogueLexicon.build(self.store, self.analyzer, settings.entity_fields,
                                                            product_types=settings.type_boost > 0)
+                    self._lexicon_built = time.monotonic()
         return self._lexicon
+
+    def follow_batch(self, seq: int, rows: Sequence[int], records: Sequence[Mapping[str, Any]], vectors: np.ndarray,
+                     deleted: Sequence[int]) -> None:
+        """A reader: take in a batch its writer committed (index/follow.py); the keyword index reads the writer's."""
+        if self.remote:
+            self.columns.replace([*rows, *deleted], [*records])
+        else:
+            self._apply_local_vectors(seq, rows, records, vectors, deleted)
+        if self._lexicon is not None and time.monotonic() - self._lexicon_built >= LEXICON_REFRESH_S:
+            self._lexicon = None  # rebuilt from the catalogue on next use
+
+    def follow_settings(self) -> None:
+        """A reader: take in synonyms and rules the writer stored since."""
+        version = int(self.store.get_meta(RULES_VERSION) or 0)
+        if version != self.rules_version:
+            self.synonyms = load_synonyms(self.store)
+            for changed in self.settings_changed:
+                changed()
+            self.rules_version = version
 
     def set_synonyms(self, rules: Sequence[SynonymRule]) -> SynonymSet:
         """Replace the managed synonyms (all of them, at once) and store them with the catalogue."""
@@ -398,37 +422,3 @@ SYNONYMS, RULES_VERSION = "synonyms", "rules_version"
 def load_synonyms(store: CatalogueStore) -> SynonymSet:
     stored = store.get_meta(SYNONYMS)
     return SynonymSet(tuple(parse_rule(line) for line in json.loads(stored))) if stored else SynonymSet()
-
-
-def try_lock(path: Path) -> int | None:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def recorded_builtin(store: CatalogueStore, config: ModelConfig) -> str | None:
-    """Under the "default" model, a directory built with another built-in model keeps using it
-    (the default changed from USE to e5-small; older directories stay searchable)."""
-    recorded = store.get_meta("model")
-    if config.embedder != "default" or recorded is None:
-        return None
-    return builtin_for_model(json.loads(recorded)["name"])
-
-
-def check_model(store: CatalogueStore, embedder: Embedder, writable: bool) -> None:
-    recorded = store.get_meta("model")
-    current = {"name": embedder.name, "dim": embedder.dim}
-    if recorded is None:
-        if writable:
-            store.set_meta("model", json.dumps(current))
-        return
-    previous = json.loads(recorded)
-    if previous != current:
-        raise DataDirError(
-            f"this data directory was built with model {previous['name']} ({previous['dim']}-d); "
-            f"the configured model is {current['name']} ({current['dim']}-d). Re-index into a new directory."
-        )

@@ -1,14 +1,19 @@
-"""The indexes a data directory's config chooses: one module per backend, imported only when chosen."""
+"""The indexes a data directory's config chooses (one module per backend, imported only when chosen), and the
+check that its embedding model is the one the directory was built with."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..config import EngineConfig
+from ..config import EngineConfig, ModelConfig
 from ..errors import DataDirError
+from ..models import Embedder
+from ..models.factory import builtin_for_model
 from ..text import Analyzer
 from .keyword import KeywordIndex, ServerFusion, analyzed_fields
+from .store import CatalogueStore
 from .vector import VectorIndex
 
 
@@ -62,3 +67,27 @@ def keyword_index(data_dir: Path, config: EngineConfig, writable: bool,
         return TantivyKeywordIndex(data_dir / "keyword", boosts, writable=writable), None
     except IncompatibleIndex as exc:
         raise DataDirError(str(exc)) from None
+
+
+def recorded_builtin(store: CatalogueStore, config: ModelConfig) -> str | None:
+    """Under the "default" model, a directory built with another built-in model keeps using it
+    (the default changed from USE to e5-small; older directories stay searchable)."""
+    recorded = store.get_meta("model")
+    if config.embedder != "default" or recorded is None:
+        return None
+    return builtin_for_model(json.loads(recorded)["name"])
+
+
+def check_model(store: CatalogueStore, embedder: Embedder, writable: bool) -> None:
+    recorded = store.get_meta("model")
+    current = {"name": embedder.name, "dim": embedder.dim}
+    if recorded is None:
+        if writable:
+            store.set_meta("model", json.dumps(current))
+        return
+    previous = json.loads(recorded)
+    if previous != current:
+        raise DataDirError(
+            f"this data directory was built with model {previous['name']} ({previous['dim']}-d); "
+            f"the configured model is {current['name']} ({current['dim']}-d). Re-index into a new directory."
+        )

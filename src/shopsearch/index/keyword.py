@@ -49,6 +49,9 @@ class KeywordIndex(Protocol):
         alternative adds its weighted score where a product has all of its groups.
         """
 
+    def refresh(self) -> None:
+        """A reader: see what the writer (another process) committed since (a no-op where reads always do)."""
+
     def count(self) -> int: ...
 
     def size_bytes(self) -> int: ...

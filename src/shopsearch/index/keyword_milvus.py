@@ -68,6 +68,9 @@ class _ServerBM25:
                                    consistency_level="Strong")[0]
         return hit_rows(hits), bm25_scores(hits)
 
+    def refresh(self) -> None:
+        pass  # every search reads the server
+
 
 class SharedMilvusKeywordIndex(_ServerBM25):
     """BM25 over the text the vector index writes into its own collection (see

@@ -148,6 +148,9 @@ class TantivyKeywordIndex:
         keys = searcher.fast_field_values("key", [address for _, address in hits])
         return np.asarray(keys, dtype=np.int64), scores
 
+    def refresh(self) -> None:
+        self._index.reload()
+
     def count(self) -> int:
         return self._index.searcher().num_docs
 

@@ -4,6 +4,7 @@ note a write to a remote index (Milvus) leaves for its repair. Used by Backends 
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import re
@@ -107,3 +108,14 @@ class RemoteWriteNote:
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def try_lock(path: Path) -> int | None:
+    """The data directory's write lock (an open descriptor holding flock), or None when another process has it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

@@ -19,6 +19,7 @@ import numpy as np
 from ..config import EngineConfig
 from ..errors import DataDirError, InvalidRequest
 from ..index.backends import Backends
+from ..index.follow import Follower
 from ..index.items import Item
 from ..models import Embedder, ModelUnavailable, Reranker, create_reranker
 from ..text.suggest import Suggestion
@@ -53,6 +54,11 @@ class Engine:
         self.config = backends.config
         self._context = SearchContext(backends, backends.config, reranker)
         self._context.rules = merchandising.load(backends)
+        self._follower: Follower | None = None
+        if backends.read_only and backends.config.follow_interval_s > 0:
+            # A replica: the writer's batches, synonyms and rules show up here without a restart.
+            backends.settings_changed.append(lambda: setattr(self._context, "rules", merchandising.load(backends)))
+            self._follower = Follower(backends, backends.config.follow_interval_s)
         self._events = events  # None: the data directory's own, opened on first use
         self._events_lock = threading.Lock()
         self.documents_embedded = 0  # texts this engine's writes sent to the model (items and chunks)
@@ -86,6 +92,8 @@ class Engine:
 
     def close(self) -> None:
         """Save and release everything; closing twice is harmless."""
+        if self._follower is not None:
+            self._follower.stop()  # first: it applies batches into the indexes closed below
         self._popular.close()  # a refresh in flight reads the search log, closed next
         if self._events is not None:
             events, self._events = self._events, None
@@ -148,6 +156,21 @@ class Engine:
             merged.pop(name, None)
         return self.upsert([merged])
 
+    def snapshot(self, out: str | Path) -> dict[str, Any]:
+        """Copy the data directory into the new directory `out` (index/snapshot.py): its manifest. Writing,
+        every index is saved and copied at the catalogue's sequence (writes wait meanwhile, searches go on),
+        so the copy answers exactly as this engine does; read-only, the indexes as saved are copied and
+        a restore brings them up to the catalogue's sequence."""
+        from ..index.snapshot import snapshot
+
+        backends = self._open()
+        if backends.read_only:
+            return snapshot(self.data_dir, out)
+        with backends.writer:
+            if backends.unsaved:
+                backends.save_vectors()
+            return snapshot(self.data_dir, out)
+
     def delete(self, ids: Iterable[str]) -> WriteResult:
         """Delete items by id; unknown ids are ignored. Returns how many were deleted."""
         backends = self._writable()
@@ -207,7 +230,9 @@ class Engine:
         synonyms, merchandising rules and learned ranker, plus how many rules' start and end times have
         passed (each only grows, so their sum does too)."""
         backends = self._open()
-        return backends.store.last_seq() + backends.rules_version + self._context.rules.boundaries_passed(time.time())
+        # A replica's indexes hold what it has followed, which may trail what the catalogue has committed.
+        seq = backends.followed_seq if backends.read_only else backends.store.last_seq()
+        return seq + backends.rules_version + self._context.rules.boundaries_passed(time.time())
 
     @property
     def events(self) -> EventStore:

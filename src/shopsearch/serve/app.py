@@ -289,7 +289,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     api.include_router(search_router(service, engine, settings))
     api.include_router(similar_router(engine))
 
-    api.include_router(catalog_router(engine, settings.max_items, admin))
+    api.include_router(catalog_router(engine, settings.max_items, admin, settings.snapshot_dir))
 
     api.include_router(eval_router(engine, Path(settings.judgments_dir) if settings.judgments_dir else None),
                        dependencies=admin)

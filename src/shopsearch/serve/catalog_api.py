@@ -1,4 +1,5 @@
-"""The catalogue over HTTP: write items (admin), read one, change some of its fields (PATCH), delete one.
+"""The catalogue over HTTP: write items (admin), read one, change some of its fields (PATCH), delete one;
+snapshots of the data directory (admin, into the configured snapshot directory).
 
 PATCH /v1/catalog/items/{id} takes a JSON merge patch of the item (`{"price": 19.9, "stock": 0}`;
 a null removes a field). A change that leaves the text the model reads as it was (price, stock,
@@ -7,6 +8,7 @@ attributes) keeps the item's vector: `shopsearch_documents_embedded_total` does 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Sequence
 
 from fastapi import APIRouter, Body
@@ -14,12 +16,25 @@ from fastapi import APIRouter, Body
 from ..index.items import InvalidItem, Item
 from ..search.engine import Engine
 from .errors import ApiError
-from .schemas import DeleteResponse, ItemError, ItemsRequest, ItemsResponse, PatchResponse
+from .schemas import DeleteResponse, ItemError, ItemsRequest, ItemsResponse, PatchResponse, SnapshotRequest, SnapshotResponse
 
 
-def catalog_router(engine: Engine, max_items: int, admin: Sequence[Any]) -> APIRouter:
+def catalog_router(engine: Engine, max_items: int, admin: Sequence[Any], snapshot_dir: str = "") -> APIRouter:
     router = APIRouter(tags=["catalogue"])
     admin = list(admin)
+
+    @router.post("/v1/snapshots", response_model=SnapshotResponse, dependencies=admin)
+    def take_snapshot(body: SnapshotRequest) -> SnapshotResponse:
+        """A consistent copy of the data directory, every index at the catalogue's sequence (index/snapshot.py),
+        into the server's snapshot directory; writes wait while it is taken, searches go on."""
+        if not snapshot_dir:
+            raise ApiError(400, "no snapshot directory is configured: set SHOPSEARCH_SERVE__SNAPSHOT_DIR", "name",
+                           "snapshots_off")
+        target = Path(snapshot_dir) / body.name
+        if target.exists():
+            raise ApiError(409, f"a snapshot named {body.name!r} exists already", "name", "snapshot_exists")
+        manifest = engine.snapshot(target)
+        return SnapshotResponse(name=body.name, path=str(target), seq=manifest["seq"], items=manifest["items"])
 
     @router.post("/v1/catalog/items", response_model=ItemsResponse, dependencies=admin)
     def upsert_items(body: ItemsRequest) -> ItemsResponse:

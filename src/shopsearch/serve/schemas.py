@@ -170,6 +170,20 @@ class PatchResponse(BaseModel):
     version: int
 
 
+class SnapshotRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # a new folder of the snapshot directory
+
+
+class SnapshotResponse(BaseModel):
+    object: Literal["snapshot"] = "snapshot"
+    name: str
+    path: str
+    seq: int  # the catalogue's write sequence the copy holds
+    items: int
+
+
 class DeleteResponse(BaseModel):
     id: str
     deleted: bool

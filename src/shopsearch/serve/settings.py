@@ -45,6 +45,7 @@ class ServeSettings(Validated):
     cache_max_bytes: int = 64 * 1024 * 1024
     cache_ttl_s: int = 3600
     graceful_shutdown_s: int = 30
+    snapshot_dir: str = ""  # where POST /v1/snapshots writes (a snapshot per name); empty: the route refuses
     judgments_dir: str = ""  # judgments files the web page's Evaluation tab may pick (uploads work without)
     log_searches: bool = True  # the search log (events.sqlite in the data directory) that events refer to
     # glibc malloc arenas for the server's threads (serve/memory.py); 0 keeps glibc's default (8 per core),
