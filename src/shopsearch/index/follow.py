@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FOLLOW_INTERVAL_S = 0.2
 LEXICON_REFRESH_S = 30.0
 
 
@@ -49,11 +48,10 @@ def follow_once(backends: Backends) -> int:
 
 
 class Follower:
-    """A daemon thread calling follow_once every `interval` seconds until stopped."""
+    """A daemon thread calling follow_once every `interval` seconds (EngineConfig.follow_interval_s) until stopped."""
 
-    def __init__(self, backends: Backends, interval: float = FOLLOW_INTERVAL_S,
-                 on_applied: Callable[[int], None] | None = None) -> None:
-        self.backends, self.interval, self.on_applied = backends, interval, on_applied
+    def __init__(self, backends: Backends, interval: float) -> None:
+        self.backends, self.interval = backends, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"follow:{backends.data_dir.name}", daemon=True)
         self._thread.start()
@@ -61,12 +59,9 @@ class Follower:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                applied = follow_once(self.backends)
+                follow_once(self.backends)
             except Exception as exc:  # noqa: BLE001 - a failed poll is retried at the next one
                 log.warning("following %s failed, retrying: %s", self.backends.data_dir, exc)
-                continue
-            if applied and self.on_applied is not None:
-                self.on_applied(applied)
 
     def stop(self) -> None:
         self._stop.set()

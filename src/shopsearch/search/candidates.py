@@ -18,6 +18,14 @@ Leg = tuple[np.ndarray, np.ndarray]  # (rows, scores), best first
 # on with TimeoutError after the timeout it is passed (seconds; None: no limit).
 QueryEmbedder = Callable[[str, "float | None"], np.ndarray]
 _NO_ROWS = np.zeros(0, dtype=np.int64)
+
+
+def rows_in(mask: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Which of `rows` a filter mask holds (rows past its end, written since it was made, do not)."""
+    inside = rows < len(mask)
+    matched = np.zeros(len(rows), dtype=bool)
+    matched[inside] = mask[rows[inside]]
+    return matched
 _NO_SCORES = np.zeros(0, dtype=np.float64)
 
 

@@ -275,7 +275,7 @@ class Engine:
 
     def preview_rules(self, query: str, written: Any, **request: Any) -> tuple[SearchResponse, SearchResponse]:
         """One search answered by the rules in force and by the rules `written` (nothing is stored)."""
-        now, draft = merchandising.draft_plans(self._open(), self.plan(query, **request), written)
+        now, draft = merchandising.draft_plans(self._open(), self._context, self.plan(query, **request), written)
         return pipeline.search(now, self._context), pipeline.search(draft, self._context)
 
     def suggest(self, prefix: str, k: int = 8) -> list[Suggestion]:

@@ -3,7 +3,9 @@ whole or one deleted, each change a new index version (cached answers from befor
 
 A write is checked whole before anything is stored: a bad field or an item the catalogue does not
 hold is refused (InvalidRequest naming the rule and field) and the rules in force stay as they were.
-An item deleted later simply stops being pinned or hidden.
+An item deleted later simply stops being pinned or hidden: a rule kept as it is stored is not
+checked against the catalogue again, so deleting one rule, or saving the set back with one rule
+changed, never fails on another rule's deleted item.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ def load(backends: Backends) -> RuleSet:
     return RuleSet.from_json(backends.store.get_meta(RULES_KEY))
 
 
-def checked(backends: Backends, written: Any) -> RuleSet:
-    """Rules as written, validated, every item they name in the catalogue."""
+def checked(backends: Backends, written: Any, in_force: RuleSet) -> RuleSet:
+    """Rules as written, validated; every item a new or changed rule names is in the catalogue."""
     rules = parse_rules(written, backends.config.understand.entity_fields)
-    named = [(i, param, item) for i, rule in enumerate(rules.rules) for param, item in rule.items]
+    stored = {rule.id: rule.written for rule in in_force.rules}
+    named = [(i, param, item) for i, rule in enumerate(rules.rules) if stored.get(rule.id) != rule.written
+             for param, item in rule.items]
     found = backends.store.rows_by_id(list({item for _, _, item in named}))
     for i, param, item in named:
         if item not in found:
@@ -37,7 +41,7 @@ def checked(backends: Backends, written: Any) -> RuleSet:
 
 
 def replace_all(backends: Backends, context: SearchContext, written: Any) -> RuleSet:
-    rules = checked(backends, written)
+    rules = checked(backends, written, context.rules)
     backends.store_setting(RULES_KEY, rules.to_json(), lambda: setattr(context, "rules", rules))
     return rules
 
@@ -51,6 +55,8 @@ def delete(backends: Backends, context: SearchContext, rule_id: str) -> bool:
     return True
 
 
-def draft_plans(backends: Backends, plan: SearchPlan, written: Sequence[Any]) -> tuple[SearchPlan, SearchPlan]:
+def draft_plans(backends: Backends, context: SearchContext, plan: SearchPlan,
+                written: Sequence[Any]) -> tuple[SearchPlan, SearchPlan]:
     """The plans of a preview: the search as the rules in force answer it, and as `written` would."""
-    return replace(plan, rules=True, draft_rules=None), replace(plan, rules=True, draft_rules=checked(backends, written))
+    draft = checked(backends, written, context.rules)
+    return replace(plan, rules=True, draft_rules=None), replace(plan, rules=True, draft_rules=draft)

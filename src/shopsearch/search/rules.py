@@ -62,7 +62,6 @@ class Rule:
     query: str | None = None  # normalised
     contains: str | None = None
     entities: tuple[tuple[str, str], ...] = ()  # (field, folded value) understanding must read
-    always: bool = False
     actions: tuple[Action, ...] = ()
     active_from: float | None = None  # unix seconds
     active_until: float | None = None
@@ -95,7 +94,7 @@ class RuleSet:
 
     def fired(self, query: Query, groups: Groups, now: float) -> list[Rule]:
         """The active rules whose conditions the query meets, in the order they were written."""
-        normalised = normalise(query.text)
+        normalised = fold(query.text)
         out = []
         for rule in self.rules:
             if not rule.active(now):
@@ -127,10 +126,6 @@ class RuleSet:
     def from_json(cls, text: str | None) -> "RuleSet":
         """Stored rules, read back whatever fields understanding reads now (they were checked when written)."""
         return parse_rules(json.loads(text), None) if text else cls()
-
-
-def normalise(query: str) -> str:
-    return fold(query)
 
 
 def parse_rules(rules: Any, entity_fields: Collection[str] | None) -> RuleSet:
@@ -195,8 +190,9 @@ def parse_rule(written: Any, entity_fields: Collection[str] | None, where: str =
     active_from, active_until = (_time(written.get(key), fail, key) for key in ("active_from", "active_until"))
     if active_from is not None and active_until is not None and active_until <= active_from:
         raise fail("active_until must be after active_from", "active_until")
-    return Rule(rule_id, query=normalise(texts["query"]) if "query" in texts else None, contains=texts.get("contains"),
-                entities=tuple(entities), always="always" in when,
+    # `always` alone leaves no condition to test: the rule fires on every search.
+    return Rule(rule_id, query=fold(texts["query"]) if "query" in texts else None, contains=texts.get("contains"),
+                entities=tuple(entities),
                 actions=tuple(_action(a, fail, f"actions[{j}]") for j, a in enumerate(actions)),
                 active_from=active_from, active_until=active_until, enabled=enabled, written=dict(written))
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..index.filters import normalize_value
+from ..index.filters import Condition
 from . import pipeline
-from .candidates import Candidates
+from .candidates import Candidates, rows_in
 from .context import SearchContext
 from .plan import MAX_K, SearchPlan
 from .response import SearchResponse
@@ -50,14 +50,16 @@ class PreferCategory:
     name = "same_category"
 
     def __init__(self, category: Any) -> None:
-        self.categories = {normalize_value(v) for v in (category if isinstance(category, list) else [category])}
+        values = tuple(v for v in (category if isinstance(category, list) else [category]) if isinstance(v, (str, int, float)))
+        self.condition = Condition(CATEGORY_FIELD, "eq", values) if values else None
 
     def applies(self, candidates: Candidates) -> bool:
-        return bool(self.categories) and len(candidates.rows) > 0
+        return self.condition is not None and len(candidates.rows) > 0
 
     def run(self, candidates: Candidates, context: SearchContext) -> Candidates:
-        records = context.records(candidates, candidates.rows.tolist())
-        same = np.array([bool(self.categories & _categories(records.get(row, {}))) for row in candidates.rows.tolist()])
+        assert self.condition is not None  # applies() checked
+        mask = context.backends.mask((self.condition,))
+        same = rows_in(mask, candidates.rows) if mask is not None else np.zeros(len(candidates.rows), dtype=bool)
         order = np.concatenate([np.flatnonzero(same), np.flatnonzero(~same)])  # stable: nearest first within each
         candidates.rows, candidates.scores = candidates.rows[order], candidates.scores[order]
         return candidates
@@ -77,11 +79,6 @@ class Cut:
     def run(self, candidates: Candidates, context: SearchContext) -> Candidates:
         candidates.rows, candidates.scores = candidates.rows[: self.k], candidates.scores[: self.k]
         return candidates
-
-
-def _categories(record: dict[str, Any]) -> set[str]:
-    value = record.get(CATEGORY_FIELD)
-    return {normalize_value(v) for v in (value if isinstance(value, list) else [value]) if v is not None}
 
 
 def similar(context: SearchContext, item_id: str, k: int = 10, filters: Any = None,

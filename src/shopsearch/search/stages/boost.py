@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..candidates import Candidates
+from ..candidates import Candidates, rows_in
 from ..context import SearchContext
 
 
@@ -23,10 +23,7 @@ class Boost:
         spread = float(scores.max() - scores.min()) or 1.0
         raised = np.zeros(len(rows))
         for mask, weight in candidates.boosts:
-            inside = rows < len(mask)
-            matched = np.zeros(len(rows), dtype=bool)
-            matched[inside] = mask[rows[inside]]
-            raised += matched * weight * spread
+            raised += rows_in(mask, rows) * weight * spread
         if raised.any():
             scores = scores + raised
             order = np.argsort(-scores, kind="stable")

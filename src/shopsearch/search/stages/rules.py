@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from ...text.analyzer import fold
-from ..candidates import Candidates
+from ..candidates import Candidates, rows_in
 from ..context import SearchContext
 from ..rules import Query, RuleSet
 
@@ -36,8 +36,7 @@ class FireRules:
             return candidates
         understood = candidates.understood
         entities = frozenset((e["field"], fold(e["value"])) for e in understood.entities) if understood else frozenset()
-        groups = candidates.groups or context.analyzer.groups(candidates.plan.query)
-        terms = frozenset(term for group in groups for term in group)
+        terms = frozenset(term for group in candidates.groups for term in group)
         candidates.fired = rules.fired(Query(candidates.plan.query, terms, entities), context.analyzer.groups, time.time())
         extra = tuple(c for rule in candidates.fired for a in rule.actions if a.kind == "filter" for c in a.conditions)
         if extra:
@@ -97,9 +96,7 @@ class ApplyRules:
                 mask = context.backends.mask(action.conditions)
                 if mask is None:
                     continue
-                inside = rows < len(mask)
-                matched = np.zeros(len(rows), dtype=bool)
-                matched[inside] = mask[rows[inside]]
+                matched = rows_in(mask, rows)
                 if not matched.any():
                     continue
                 above[matched] *= action.factor if action.kind == "boost" else 1.0 / action.factor
