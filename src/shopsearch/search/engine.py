@@ -25,17 +25,16 @@ from ..models import Embedder, ModelUnavailable, Reranker, create_reranker
 from ..text.suggest import Suggestion
 from ..text.suggest.popular import merge as merge_suggestions
 from ..text.synonyms import SynonymRule, SynonymSet
-from . import merchandising, pipeline
+from . import merchandising, pipeline, writing
 from .candidates import QueryEmbedder
 from .context import SearchContext
 from .plan import MAX_K, MODES, SearchPlan
 from .popular import PopularQueries
-from .ranker import LearnedRanker, features
+from .ranker import LearnedRanker
 from .response import Explanation, Hit, SearchResponse, WriteResult
 from .rules import RuleSet
 from .similar import similar
-from .stages.ranker import feature_input
-from .writing import embedded_batch
+from .stages.ranker import head_features
 
 if TYPE_CHECKING:
     from ..behaviour import EventStore
@@ -77,15 +76,10 @@ class Engine:
     def open(cls, data_dir: str | Path, config: EngineConfig | None = None, *, read_only: bool = False,
              create: bool = True, embedder: Embedder | None = None, reranker: Reranker | None = None,
              events: EventStore | None = None) -> "Engine":
-        """Open (or create) a data directory.
-
-        The first process to open it for writing holds its lock; a later one
-        falls back to reading (it sees every batch the writer has committed).
-        Opening for writing first replays into the indexes whatever the
-        catalogue committed that they had not applied (after a crash, say).
-        events: where the search log and shoppers' events go (default: events.sqlite in the data
-        directory; a shop's own pipeline implements behaviour.EventStore).
-        """
+        """Open (or create) a data directory. The first process to open it for writing holds its lock; a later
+        one falls back to reading (and follows the writer's batches). Opening for writing first replays into the
+        indexes what the catalogue committed that they had not applied (after a crash, say).
+        events: where the search log and shoppers' events go (default: events.sqlite in the data directory)."""
         config = config or EngineConfig.from_env()
         reranker = reranker or create_reranker(config.model)  # a bad reranker fails before anything opens
         return cls(Backends.open(data_dir, config, read_only=read_only, create=create, embedder=embedder), reranker, events)
@@ -119,42 +113,17 @@ class Engine:
 
     # -- writes ---------------------------------------------------------------
     def upsert(self, items: Iterable[Item | Mapping[str, Any]]) -> WriteResult:
-        """Insert or replace items by id, as one committed batch.
-
-        Items already stored exactly as given are skipped (not embedded again): re-running an
-        interrupted `shopsearch index` resumes where the committed batches end, at the cost of
-        reading them, and re-indexing an unchanged catalogue costs no model calls. An item whose
-        change leaves the text the model reads as it was (price, stock, attributes) keeps its stored
-        vector (search/writing.py)."""
-        backends = self._writable()
-        latest: dict[str, Item] = {}
-        for item in items:
-            item = item if isinstance(item, Item) else Item.from_record(item)
-            latest[item.id] = item  # the last version of an id within a batch wins
-        with backends.writer:
-            stored = backends.store.records_by_id(list(latest))
-            batch = [item for item in latest.values() if stored.get(item.id) != item.to_record()]
-            previous = [stored[item.id] for item in batch if item.id in stored]
-            unchanged = len(latest) - len(batch)
-            if not batch:
-                return WriteResult(backends.store.last_seq(), len(latest), unchanged)
-            vectors, chunk_records, embedded = embedded_batch(backends, batch, stored, self.config.chunk_tokens)
-            self.documents_embedded += embedded
-            seq, rows = backends.commit_upsert(batch, vectors, chunk_records, previous)
-        return WriteResult(seq, len(rows) + unchanged, unchanged)
+        """Insert or replace items by id, as one committed batch; items stored exactly as given are skipped
+        and an item whose model-read text is unchanged keeps its vector (see search/writing.py)."""
+        result, embedded = writing.upsert(self._writable(), items, self.config.chunk_tokens)
+        self.documents_embedded += embedded
+        return result
 
     def patch(self, item_id: str, fields: Mapping[str, Any]) -> WriteResult | None:
         """Change some fields of a stored item (a JSON merge patch: a null removes the field); None when
         there is no such item. Only a change to the text the model reads embeds it again."""
-        stored = self._writable().store.get(str(item_id))
-        if stored is None:
-            return None
-        if "id" in fields and str(fields["id"]) != str(item_id):
-            raise InvalidRequest("a patch cannot change an item's id", "id")
-        merged = {**stored, **{name: value for name, value in fields.items() if value is not None}}
-        for name in (name for name, value in fields.items() if value is None):
-            merged.pop(name, None)
-        return self.upsert([merged])
+        merged = writing.patched(self._writable().store.get(str(item_id)), str(item_id), fields)
+        return None if merged is None else self.upsert([merged])
 
     def snapshot(self, out: str | Path) -> dict[str, Any]:
         """Copy the data directory into the new directory `out` (index/snapshot.py): its manifest. Writing,
@@ -173,12 +142,7 @@ class Engine:
 
     def delete(self, ids: Iterable[str]) -> WriteResult:
         """Delete items by id; unknown ids are ignored. Returns how many were deleted."""
-        backends = self._writable()
-        with backends.writer:
-            ids = [str(i) for i in ids]
-            previous = list(backends.store.records_by_id(ids).values())
-            seq, rows = backends.commit_delete(ids, previous)
-        return WriteResult(seq, len(rows))
+        return writing.delete(self._writable(), ids)
 
     def _writable(self) -> Backends:
         backends = self._open()
@@ -193,8 +157,7 @@ class Engine:
             self._writable()
             ranker.save(self.data_dir)
         self._context.ranker, self._context.ranker_problem = ranker, None
-        # After the swap, not before: a search that reads the new version must also find the new ranker,
-        # or the server would cache an answer ranked without it under the version that has it.
+        # After the swap: a search reading the new version must find the new ranker (or a cached answer lies).
         backends.answers_changed(persist=save)
 
     # -- reads ----------------------------------------------------------------
@@ -212,9 +175,8 @@ class Engine:
         return self._context.ranker
 
     def model_states(self) -> dict[str, str | None]:
-        """Each model's circuit breaker: closed (answering), open (down: searches skip it) or half-open
-        (one trial call allowed); None for a reranker that is not configured. The vector index on a server
-        (Milvus) has one too: open while it is away."""
+        """Each model's circuit breaker (closed, open or half-open; None: no reranker configured), and the
+        vector server's (Milvus) if there is one."""
         context = self._context
         return {"embedding": context.embed_breaker.state,
                 "reranker": context.rerank_breaker.state if context.reranker is not None else None,
@@ -226,9 +188,8 @@ class Engine:
 
     @property
     def version(self) -> int:
-        """Changes whenever search results may: the catalogue's last write sequence plus the version of the
-        synonyms, merchandising rules and learned ranker, plus how many rules' start and end times have
-        passed (each only grows, so their sum does too)."""
+        """Changes whenever search results may: the write sequence plus the version of the synonyms, rules and
+        ranker, plus how many rules' start and end times have passed (each only grows, so the sum does too)."""
         backends = self._open()
         # A replica's indexes hold what it has followed, which may trail what the catalogue has committed.
         seq = backends.followed_seq if backends.read_only else backends.store.last_seq()
@@ -246,8 +207,7 @@ class Engine:
                     self._events = SqliteEventStore(self.data_dir / EVENTS_FILE, self.config.event_retention_days)
         return self._events
 
-    def _search_log(self) -> EventStore | None:
-        """The search log if there is one: popular suggestions read it and must not create it."""
+    def _search_log(self) -> EventStore | None:  # popular suggestions read it and must not create it
         if self._backends is None or (self._events is None and not (self.data_dir / EVENTS_FILE).exists()):
             return None
         return self.events
@@ -279,8 +239,8 @@ class Engine:
         return pipeline.search(now, self._context), pipeline.search(draft, self._context)
 
     def suggest(self, prefix: str, k: int = 8) -> list[Suggestion]:
-        """Completions of a typed prefix from the catalogue's titles, brands and categories and from the shop's
-        popular searches (held in memory: this never waits for the search log; see search/popular.py)."""
+        """Completions of a prefix from the catalogue's titles, brands and categories and the shop's popular
+        searches (held in memory: see search/popular.py)."""
         catalogue = self._open().lexicon().suggestions.complete(prefix, k)
         popular = self._popular.current()
         return merge_suggestions(catalogue, popular.complete(prefix, k), k) if popular is not None else catalogue
@@ -300,25 +260,11 @@ class Engine:
         return SearchPlan.build(query, self.config.search, self._context.abilities, **request)
 
     def search(self, query: str, *, embed_query: QueryEmbedder | None = None, **request: Any) -> SearchResponse:
-        """Search the catalogue.
-
-        mode: keyword | vector | hybrid; filters: CLI strings or a mapping (see
-        index.filters); fusion, rrf_k and the weights override the configured
-        defaults for this request; candidates is each leg's depth before
-        fusion; exact=True makes the vector leg scan every allowed vector
-        instead of the HNSW graph (slow, for measuring recall).
-        Second stages, both on the head of the fused list: ranker = the learned
-        ranker over the top ranker_depth results (default: when the data directory
-        has one; hybrid only); rerank = the reranker model over the top rerank_depth
-        results (default: when one is configured), timeout_s bounding its call. A model
-        that fails or times out leaves the answer to what still works, marked degraded.
-        facets=True also counts brands, categories and price bands over the
-        ranked candidates (see search.facets). explain=False leaves out of each hit's
-        explanation what costs work to find: matched terms, highlights, and the per-leg
-        scores and ranks of hits the server fused (two more searches).
-        embed_query: a function giving the query's vector (the server's batched, cached
-        embedding) in place of the engine's model.
-        """
+        """Search the catalogue: the request's keys are SearchPlan.build's (mode, filters, fusion and weights,
+        candidates, exact, ranker, rerank and their depths, timeout_s, facets, explain, sort, paging, rules...).
+        A model that fails or times out leaves the answer to what still works, marked degraded.
+        embed_query: a function giving the query's vector (the server's batched, cached embedding) in place
+        of the engine's model."""
         self._open()
         return pipeline.search(self.plan(query, **request), self._context, embed_query)
 
@@ -337,9 +283,7 @@ class Engine:
         """(ids, feature matrix) of the head of one query's fused hybrid list: what the learned ranker sees."""
         depth = depth or self.config.search.candidates
         plan = self.plan(query, mode="hybrid", ranker=False, rerank=False, candidates=depth, explain=False)
-        candidates = pipeline.run(plan, self._context, until="fuse")
-        head = feature_input(candidates, self._context, self.config.search.ranker_depth)
-        return [r["id"] for r in head.records], features(query, candidates.groups, head, self._context.analyzer)
+        return head_features(pipeline.run(plan, self._context, until="fuse"), self._context, self.config.search.ranker_depth)
 
     def stats(self) -> dict[str, Any]:
         backends, context = self._open(), self._context

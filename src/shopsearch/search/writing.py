@@ -9,14 +9,59 @@ texts mean equal vectors.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import InvalidRequest
 from ..index.backends import Backends
 from ..index.items import Item
 from ..index.store import ChunkRecord
 from ..text.chunking import Chunk, chunk_text
+from .response import WriteResult
+
+
+def upsert(backends: Backends, items: Iterable[Item | Mapping[str, Any]], chunk_tokens: int) -> tuple[WriteResult, int]:
+    """Insert or replace items by id as one committed batch: (the result, texts embedded).
+
+    Items already stored exactly as given are skipped (not embedded again): re-running an
+    interrupted `shopsearch index` resumes where the committed batches end, at the cost of
+    reading them, and re-indexing an unchanged catalogue costs no model calls."""
+    latest: dict[str, Item] = {}
+    for item in items:
+        item = item if isinstance(item, Item) else Item.from_record(item)
+        latest[item.id] = item  # the last version of an id within a batch wins
+    with backends.writer:
+        stored = backends.store.records_by_id(list(latest))
+        batch = [item for item in latest.values() if stored.get(item.id) != item.to_record()]
+        previous = [stored[item.id] for item in batch if item.id in stored]
+        unchanged = len(latest) - len(batch)
+        if not batch:
+            return WriteResult(backends.store.last_seq(), len(latest), unchanged), 0
+        vectors, chunk_records, embedded = embedded_batch(backends, batch, stored, chunk_tokens)
+        seq, rows = backends.commit_upsert(batch, vectors, chunk_records, previous)
+    return WriteResult(seq, len(rows) + unchanged, unchanged), embedded
+
+
+def patched(stored: Mapping[str, Any] | None, item_id: str, fields: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A stored record with a JSON merge patch applied (a null removes the field); None for no record."""
+    if stored is None:
+        return None
+    if "id" in fields and str(fields["id"]) != item_id:
+        raise InvalidRequest("a patch cannot change an item's id", "id")
+    merged = {**stored, **{name: value for name, value in fields.items() if value is not None}}
+    for name in (name for name, value in fields.items() if value is None):
+        merged.pop(name, None)
+    return merged
+
+
+def delete(backends: Backends, ids: Iterable[str]) -> WriteResult:
+    """Delete items by id (unknown ids are ignored), as one committed batch."""
+    with backends.writer:
+        ids = [str(i) for i in ids]
+        previous = list(backends.store.records_by_id(ids).values())
+        seq, rows = backends.commit_delete(ids, previous)
+    return WriteResult(seq, len(rows))
 
 
 def embedded_batch(backends: Backends, batch: Sequence[Item], stored: Mapping[str, Mapping[str, Any]],

@@ -39,3 +39,9 @@ def feature_input(candidates: Candidates, context: SearchContext, depth: int) ->
         feedback = vectors.similarity(vectors.centroid(candidates.keyword[0][:FEEDBACK_DEPTH]), rows)
     return FeatureInput(rows, [records[r] for r in rows.tolist()], candidates.keyword, candidates.vector,
                         similarities, feedback)
+
+
+def head_features(candidates: Candidates, context: SearchContext, depth: int) -> tuple[list[str], np.ndarray]:
+    """(ids, feature matrix) of the first `depth` fused rows: what the learned ranker sees."""
+    head = feature_input(candidates, context, depth)
+    return [r["id"] for r in head.records], features(candidates.plan.query, candidates.groups, head, context.analyzer)
