@@ -102,7 +102,7 @@ def test_a_write_the_server_took_part_of_is_rolled_back_and_repaired(server, tmp
     items = icecat_items[:20]
     engine = Engine.open(data, config=config(server.uri), embedder=embedder)
     engine.upsert(items)
-    vectors = engine._open().vector
+    vectors = engine.backends.vector
     real_upsert = vectors._client.upsert
 
     def upsert_then_fail(*args, **kwargs):  # the server takes the rows, then the connection drops
@@ -125,7 +125,7 @@ def test_a_write_the_server_took_part_of_is_rolled_back_and_repaired(server, tmp
     engine = Engine.open(data, config=config(server.uri), embedder=embedder)  # reopening repairs
     try:
         assert not (data / RemoteWriteNote.NAME).exists()
-        assert engine._open().vector.count() == len(engine) == len(items)
+        assert engine.backends.vector.count() == len(engine) == len(items)
         # items[0]'s vector is its own again, not the rolled-back title's
         assert ids(engine.search(items[0].title, mode="vector", k=1)) == [items[0].id]
         engine.upsert([{"id": "fault-2", "title": TITLE + " two"}])

@@ -271,7 +271,7 @@ def test_similar_items_prefer_the_category_when_asked(engine):
 # -- partial updates -------------------------------------------------------------------------------
 def test_a_patch_that_leaves_the_text_keeps_the_vector_and_a_text_change_embeds(engine):
     before = engine.documents_embedded
-    vector = engine._open().store.current([engine._open().store.rows_by_id(["phone-3"])["phone-3"]])[0][2].copy()
+    vector = engine.backends.store.current([engine.backends.store.rows_by_id(["phone-3"])["phone-3"]])[0][2].copy()
 
     def own_score():
         hits = engine.search("Pixel 8 smartphone", mode="vector", k=len(PRODUCTS), exact=True).hits
@@ -282,8 +282,8 @@ def test_a_patch_that_leaves_the_text_keeps_the_vector_and_a_text_change_embeds(
     assert written is not None and written.count == 1 and engine.documents_embedded == before
     record = engine.get("phone-3")
     assert record["price"] == 649.0 and record["in_stock"] is False and record["title"] == "Pixel 8 smartphone"
-    row = engine._open().store.rows_by_id(["phone-3"])["phone-3"]
-    assert (engine._open().store.current([row])[0][2] == vector).all()
+    row = engine.backends.store.rows_by_id(["phone-3"])["phone-3"]
+    assert (engine.backends.store.current([row])[0][2] == vector).all()
     assert ids(engine.search("smartphone", mode="keyword", filters={"in_stock": False}, k=20)) == ["phone-3"]
     assert ids(engine.search("smartphone", mode="keyword", filters="stock<1", k=20)) == ["phone-3"]
     assert ids(engine.search("smartphone", mode="keyword", filters="price<650")) == ["phone-3"]

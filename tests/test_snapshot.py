@@ -65,7 +65,7 @@ def test_a_snapshot_taken_during_writes_is_consistent(tmp_path):
     for n, manifest in enumerate(manifests):
         restore(tmp_path / f"snap{n}", tmp_path / f"restored{n}")
         with Engine.open(tmp_path / f"restored{n}", embedder=HashEmbedder()) as restored:
-            backends = restored._open()
+            backends = restored.backends
             assert backends.store.last_seq() == manifest["seq"] and len(restored) == manifest["items"]
             # Every index holds exactly the catalogue at the snapshot's sequence: each stored item is found by its
             # own title in both legs, and nothing else is there.

@@ -1,11 +1,11 @@
 """The `shopsearch` command line: index, delete, stats, search, suggest, synonyms, embed, rerank, eval, train-ranker,
-analytics, demo, serve."""
+migrate, analytics, demo, serve."""
 
 from __future__ import annotations
 
 import click
 
-from . import behaviour, catalogue, merchandising, models, relevance, searching, serving, understanding
+from . import behaviour, catalogue, merchandising, migrate, models, relevance, searching, serving, understanding
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,7 +16,7 @@ def cli() -> None:
 
 for command in (catalogue.index, catalogue.delete, catalogue.stats, catalogue.snapshot, catalogue.restore, searching.search,
                 understanding.suggest, understanding.synonyms, merchandising.rules, merchandising.similar, models.embed, models.rerank,
-                relevance.eval_command, relevance.train_ranker_command, behaviour.analytics, serving.demo, serving.serve):
+                relevance.eval_command, relevance.train_ranker_command, migrate.migrate, behaviour.analytics, serving.demo, serving.serve):
     cli.add_command(command)
 
 

@@ -35,10 +35,11 @@ from ..text import Analyzer
 from ..text.synonyms import SynonymRule, SynonymSet, parse_rule
 from .chunks import ChunkIndex
 from .columns import FilterColumns
-from .factory import check_model, keyword_index, recorded_builtin, vector_index
+from .factory import check_model, keyword_index, recorded_model_spec, vector_index
 from .follow import LEXICON_REFRESH_S
 from .items import Item
 from .keyword import KeywordIndex, ServerFusion, analyzed_fields
+from .migration import VECTOR_GENERATION
 from .rwlock import ReadWriteLock
 from .storage import RemoteWriteNote, batch_bytes, check_space, disk_full, storage_errors, try_lock
 from .store import BeforeCommit, CatalogueStore, ChunkChange, ChunkRecord
@@ -84,6 +85,7 @@ class Backends:
     followed_seq: int = field(init=False)  # a reader: the last committed batch its indexes hold (index/follow.py)
     settings_changed: list[Callable[[], None]] = field(default_factory=list)  # a reader: called when synonyms or rules move
     _lexicon_built: float = field(default=0.0, init=False)
+    vector_generation: int = field(init=False)  # bumped by each model swap (index/migration.py)
 
     def __post_init__(self) -> None:
         self._note = RemoteWriteNote(self.data_dir)
@@ -91,6 +93,7 @@ class Backends:
         self.synonyms = load_synonyms(self.store)
         self.rules_version = int(self.store.get_meta(RULES_VERSION) or 0)
         self.followed_seq = self.store.last_seq()
+        self.vector_generation = int(self.store.get_meta(VECTOR_GENERATION) or 0)
 
     def lexicon(self) -> CatalogueLexicon:
         """The catalogue's words and values (built on first use: one read of the catalogue)."""
@@ -178,7 +181,7 @@ class Backends:
                 raise DataDirError(f"{data_dir} is locked by another process and not yet initialised")
             store = CatalogueStore(db_path, read_only=lock_fd is None)
             opened.callback(store.close)
-            embedder = embedder or create_embedder(config.model, recorded_builtin(store, config.model))
+            embedder = embedder or create_embedder(config.model, recorded_model_spec(store, config.model))
             check_model(store, embedder, writable=lock_fd is not None)
             analyzer = Analyzer(config.keyword.stem_languages)
             vector = vector_index(data_dir / "vector", embedder.dim, config, analyzer=analyzer)
@@ -253,19 +256,33 @@ class Backends:
                 self.keyword.apply(seq, upserts, [row for row, deleted, *_ in batch if deleted])
 
     def _replay_vectors(self) -> None:
-        replayed = 0
-        for seq, batch in self.store.changes_since(self.vector.applied_seq):
-            live = [(row, vec, record) for row, deleted, record, vec in batch if not deleted]
-            vectors = np.stack([v for _, v, _ in live]) if live else np.zeros((0, self.vector.dim), np.float32)
-            self.vector.apply(seq, [r for r, _, _ in live], vectors, [row for row, deleted, *_ in batch if deleted],
-                              [record for _, _, record in live])
-            replayed += len(batch)
-        for seq, chunk_batch in self.store.chunk_changes_since(self.chunks.applied_seq):
-            self.chunks.apply(seq, chunk_batch)
-            replayed += len(chunk_batch)
+        replayed = self.replay_into(self.vector, self.chunks)
         if replayed and not self.read_only:
             self.unsaved += replayed
             self.save_vectors()
+
+    def replay_into(self, vector: VectorIndex, chunks: ChunkIndex) -> int:
+        """Apply to vector indexes the catalogue's batches after the sequences they hold: rows replayed."""
+        replayed = 0
+        for seq, batch in self.store.changes_since(vector.applied_seq):
+            live = [(row, vec, record) for row, deleted, record, vec in batch if not deleted]
+            vectors = np.stack([v for _, v, _ in live]) if live else np.zeros((0, vector.dim), np.float32)
+            vector.apply(seq, [r for r, _, _ in live], vectors, [row for row, deleted, *_ in batch if deleted],
+                         [record for _, _, record in live])
+            replayed += len(batch)
+        for seq, chunk_batch in self.store.chunk_changes_since(chunks.applied_seq):
+            chunks.apply(seq, chunk_batch)
+            replayed += len(chunk_batch)
+        return replayed
+
+    def swap_vectors(self, embedder: Embedder, vector: VectorIndex, chunks: ChunkIndex, generation: int) -> None:
+        """Another model's vectors in place (index/migration.py): searches see the old or the new, never a mix."""
+        with self.lock.writing():
+            old = self.vector, self.chunks
+            self.embedder, self.vector, self.chunks, self.vector_generation = embedder, vector, chunks, generation
+        self._bump_rules_version(persist=not self.read_only)  # no cache may serve an answer of the old model
+        for index in old:
+            index.close()
 
     @property
     def remote(self) -> bool:
@@ -409,10 +426,13 @@ class Backends:
 
     def stats(self) -> dict[str, Any]:
         return {
+            "data_dir": str(self.data_dir), "items": self.store.count(),
+            "model": {"name": self.embedder.name, "dim": self.embedder.dim},
             "keyword_index": {"docs": self.keyword.count(), "bytes": self.keyword.size_bytes()},
             "vector_index": {"vectors": self.vector.count(), "bytes": self.vector.size_bytes()},
             "chunk_index": {"chunks": self.chunks.count(), "bytes": self.chunks.size_bytes()},
             "catalogue_bytes": self.store.size_bytes(),
+            "last_seq": self.store.last_seq(), "read_only": self.read_only,
         }
 
 

@@ -13,6 +13,7 @@ from ..models import Embedder
 from ..models.factory import builtin_for_model
 from ..text import Analyzer
 from .keyword import KeywordIndex, ServerFusion, analyzed_fields
+from .migration import MODEL_SPEC
 from .store import CatalogueStore
 from .vector import VectorIndex
 
@@ -69,13 +70,14 @@ def keyword_index(data_dir: Path, config: EngineConfig, writable: bool,
         raise DataDirError(str(exc)) from None
 
 
-def recorded_builtin(store: CatalogueStore, config: ModelConfig) -> str | None:
-    """Under the "default" model, a directory built with another built-in model keeps using it
-    (the default changed from USE to e5-small; older directories stay searchable)."""
+def recorded_model_spec(store: CatalogueStore, config: ModelConfig) -> str | None:
+    """Under the "default" model, a directory keeps the model it holds vectors of: the one a migration
+    swapped in (its model string is recorded), or another built-in model (the default changed from USE
+    to e5-small; older directories stay searchable)."""
     recorded = store.get_meta("model")
     if config.embedder != "default" or recorded is None:
         return None
-    return builtin_for_model(json.loads(recorded)["name"])
+    return store.get_meta(MODEL_SPEC) or builtin_for_model(json.loads(recorded)["name"])
 
 
 def check_model(store: CatalogueStore, embedder: Embedder, writable: bool) -> None:

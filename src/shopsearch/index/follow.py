@@ -7,7 +7,7 @@ MAX over SQLite, which a reader's WAL snapshot sees as soon as the writer commit
 batches it has not seen, exactly as the writer's own apply does: the new vectors into its HNSW
 copy in memory (under the same read-write lock), the filter columns, and a reload of the tantivy
 reader, which sees the writer's keyword commits. Synonyms and merchandising rules follow their
-stored version. The lexicon behind typo correction and brand words is rebuilt from the catalogue
+stored version, and a model swapped in by a migration is swapped in here too. The lexicon behind typo correction and brand words is rebuilt from the catalogue
 at most every LEXICON_REFRESH_S while writes flow (a rebuild reads every record).
 """
 
@@ -18,6 +18,8 @@ import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .migration import VECTOR_GENERATION, follow_swap
 
 if TYPE_CHECKING:
     from .backends import Backends
@@ -35,6 +37,8 @@ def follow_once(backends: Backends) -> int:
     # Every time, not only when the catalogue moved: the writer commits the keyword index just after the
     # catalogue, so a reload at the catalogue's move can miss that batch's keyword commit.
     backends.keyword.refresh()
+    if int(store.get_meta(VECTOR_GENERATION) or 0) != backends.vector_generation:
+        follow_swap(backends)  # the writer swapped in another model's vectors (a migration)
     if latest > backends.followed_seq:
         for seq, batch in store.changes_since(backends.followed_seq):
             live = [(row, record, vector) for row, deleted, record, vector in batch if not deleted]

@@ -22,15 +22,30 @@ import shutil
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DataDirError
+
+if TYPE_CHECKING:
+    from .backends import Backends
 
 MANIFEST = "snapshot.json"
 DATABASES = ("catalogue.sqlite", "events.sqlite")
 INDEX_DIRS = ("keyword", "vector", "vector-chunks")
 SKIPPED = {"LOCK"}  # the writer's lock is the live directory's, never a copy's
 ATTEMPTS = 20  # copies of an index started over because a save replaced its files meanwhile
+
+
+def snapshot_of(backends: Backends, out: str | Path) -> dict[str, Any]:
+    """A snapshot of an open directory. Writing, every index is saved and copied at the catalogue's sequence
+    (writes wait meanwhile, searches go on), so the copy answers exactly as the directory does; read-only,
+    the indexes as saved are copied and a restore brings them up to the catalogue's sequence."""
+    if backends.read_only:
+        return snapshot(backends.data_dir, out)
+    with backends.writer:
+        if backends.unsaved:
+            backends.save_vectors()
+        return snapshot(backends.data_dir, out)
 
 
 def snapshot(data_dir: str | Path, out: str | Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -230,6 +230,29 @@ class CatalogueStore:
         marks = ",".join("?" * len(chunks))
         query = f"SELECT chunk, heading, text FROM chunks WHERE deleted = 0 AND chunk IN ({marks})"
         return {c: (h or "", t or "") for c, h, t in self._read.execute(query, [int(c) for c in chunks])}
+
+    # -- a model migration's reads and its swap (index/migration.py) -------------
+    def live_chunks(self, rows: Sequence[int]) -> list[tuple[int, int, str, str]]:
+        """(chunk, row, heading, text) of the given rows' live chunks."""
+        query = "SELECT chunk, row, heading, text FROM chunks WHERE deleted = 0 AND row IN ({marks}) ORDER BY chunk"
+        return [(c, r, h or "", t or "") for c, r, h, t in self._select_in(query, [int(r) for r in rows])]
+
+    def live_vectors(self, table: str = "items") -> Iterator[tuple[int, int, bytes]]:
+        """(key, row, vector bytes) of every live item (key = row) or, with table="chunks", every live chunk."""
+        key = "row" if table == "items" else "chunk"
+        assert table in ("items", "chunks")
+        yield from self._read.execute(f"SELECT {key}, row, vector FROM {table} WHERE deleted = 0 ORDER BY {key}")
+
+    def replace_vectors(self, items: Iterable[tuple[int, bytes]], chunks: Iterable[tuple[int, bytes]],
+                        meta: Mapping[str, str]) -> None:
+        """Set the vectors of live items and chunks by key, and meta keys, in one transaction (no new sequence:
+        the records do not change, only the model's vectors of them)."""
+        with self._transaction():
+            self._db.executemany("UPDATE items SET vector = ? WHERE row = ? AND deleted = 0",
+                                 ((vector, row) for row, vector in items))
+            self._db.executemany("UPDATE chunks SET vector = ? WHERE chunk = ? AND deleted = 0",
+                                 ((vector, chunk) for chunk, vector in chunks))
+            self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
 
     def _transaction(self) -> AbstractContextManager[None]:
         return immediate_transaction(self._db)

@@ -19,8 +19,10 @@ import numpy as np
 from ..config import EngineConfig
 from ..errors import DataDirError, InvalidRequest
 from ..index.backends import Backends
+from ..index.factory import recorded_model_spec
 from ..index.follow import Follower
 from ..index.items import Item
+from ..index.migration import VectorSet, swap as swap_vectors
 from ..models import Embedder, ModelUnavailable, Reranker, create_reranker
 from ..text.suggest import Suggestion
 from ..text.suggest.popular import merge as merge_suggestions
@@ -104,9 +106,10 @@ class Engine:
 
     @property
     def read_only(self) -> bool:
-        return self._open().read_only
+        return self.backends.read_only
 
-    def _open(self) -> Backends:
+    @property
+    def backends(self) -> Backends:  # the open directory's parts (index/backends.py)
         if self._backends is None:
             raise DataDirError(f"{self.data_dir} is closed")
         return self._backends
@@ -126,33 +129,24 @@ class Engine:
         return None if merged is None else self.upsert([merged])
 
     def snapshot(self, out: str | Path) -> dict[str, Any]:
-        """Copy the data directory into the new directory `out` (index/snapshot.py): its manifest. Writing,
-        every index is saved and copied at the catalogue's sequence (writes wait meanwhile, searches go on),
-        so the copy answers exactly as this engine does; read-only, the indexes as saved are copied and
-        a restore brings them up to the catalogue's sequence."""
-        from ..index.snapshot import snapshot
+        """Copy the data directory into the new directory `out` (see index/snapshot.py): its manifest."""
+        from ..index.snapshot import snapshot_of
 
-        backends = self._open()
-        if backends.read_only:
-            return snapshot(self.data_dir, out)
-        with backends.writer:
-            if backends.unsaved:
-                backends.save_vectors()
-            return snapshot(self.data_dir, out)
+        return snapshot_of(self.backends, out)
 
     def delete(self, ids: Iterable[str]) -> WriteResult:
         """Delete items by id; unknown ids are ignored. Returns how many were deleted."""
         return writing.delete(self._writable(), ids)
 
     def _writable(self) -> Backends:
-        backends = self._open()
+        backends = self.backends
         if backends.read_only:
             raise DataDirError(f"{self.data_dir} is open read-only (another process holds its write lock)")
         return backends
 
     def set_ranker(self, ranker: LearnedRanker | None, save: bool = True) -> None:
         """Use (and by default store in the data directory) a trained ranker; the version changes with it."""
-        backends = self._open()
+        backends = self.backends
         if save and ranker is not None:
             self._writable()
             ranker.save(self.data_dir)
@@ -160,10 +154,21 @@ class Engine:
         # After the swap: a search reading the new version must find the new ranker (or a cached answer lies).
         backends.answers_changed(persist=save)
 
+    # -- model migration (index/migration.py, search/migration.py) ------------------
+    def vector_set(self) -> VectorSet | None:  # a migration's candidate, or the previous model's (rollback)
+        return VectorSet.open(self.data_dir, self.backends.store.get_meta("model"))
+
+    def swap_model(self, vectors: VectorSet, embedder: Embedder) -> VectorSet:
+        """Swap in another model's vectors (a last catch-up first, writes held): the previous model's set."""
+        backends = self._writable()
+        live_spec = recorded_model_spec(backends.store, self.config.model) or self.config.model.embedder
+        with backends.writer:
+            return swap_vectors(backends, vectors, embedder, live_spec)
+
     # -- reads ----------------------------------------------------------------
     @property
     def embedder(self) -> Embedder:
-        return self._open().embedder
+        return self.backends.embedder
 
     @property
     def reranker(self) -> Reranker | None:
@@ -175,12 +180,11 @@ class Engine:
         return self._context.ranker
 
     def model_states(self) -> dict[str, str | None]:
-        """Each model's circuit breaker (closed, open or half-open; None: no reranker configured), and the
-        vector server's (Milvus) if there is one."""
+        """Each model's circuit breaker, and the vector server's (Milvus): closed, open, half-open or None."""
         context = self._context
         return {"embedding": context.embed_breaker.state,
                 "reranker": context.rerank_breaker.state if context.reranker is not None else None,
-                "vector_index": context.vector_breaker.state if self._open().remote else None}
+                "vector_index": context.vector_breaker.state if self.backends.remote else None}
 
     @property
     def ranker_problem(self) -> str | None:
@@ -190,7 +194,7 @@ class Engine:
     def version(self) -> int:
         """Changes whenever search results may: the write sequence plus the version of the synonyms, rules and
         ranker, plus how many rules' start and end times have passed (each only grows, so the sum does too)."""
-        backends = self._open()
+        backends = self.backends
         # A replica's indexes hold what it has followed, which may trail what the catalogue has committed.
         seq = backends.followed_seq if backends.read_only else backends.store.last_seq()
         return seq + backends.rules_version + self._context.rules.boundaries_passed(time.time())
@@ -198,7 +202,7 @@ class Engine:
     @property
     def events(self) -> EventStore:
         """The search log and shoppers' events (events.sqlite in the data directory), opened on first use."""
-        self._open()
+        _ = self.backends  # DataDirError once closed
         if self._events is None:
             with self._events_lock:
                 if self._events is None:
@@ -215,7 +219,7 @@ class Engine:
     # -- query understanding's data -----------------------------------------------
     @property
     def synonyms(self) -> SynonymSet:
-        return self._open().synonyms
+        return self.backends.synonyms
 
     def set_synonyms(self, rules: Sequence[SynonymRule]) -> SynonymSet:
         """Replace the managed synonyms (see text/synonyms.py; parse a file with parse_synonyms)."""
@@ -235,13 +239,13 @@ class Engine:
 
     def preview_rules(self, query: str, written: Any, **request: Any) -> tuple[SearchResponse, SearchResponse]:
         """One search answered by the rules in force and by the rules `written` (nothing is stored)."""
-        now, draft = merchandising.draft_plans(self._open(), self._context, self.plan(query, **request), written)
+        now, draft = merchandising.draft_plans(self.backends, self._context, self.plan(query, **request), written)
         return pipeline.search(now, self._context), pipeline.search(draft, self._context)
 
     def suggest(self, prefix: str, k: int = 8) -> list[Suggestion]:
         """Completions of a prefix from the catalogue's titles, brands and categories and the shop's popular
         searches (held in memory: see search/popular.py)."""
-        catalogue = self._open().lexicon().suggestions.complete(prefix, k)
+        catalogue = self.backends.lexicon().suggestions.complete(prefix, k)
         popular = self._popular.current()
         return merge_suggestions(catalogue, popular.complete(prefix, k), k) if popular is not None else catalogue
 
@@ -250,10 +254,10 @@ class Engine:
         self._popular.refresh(wait)
 
     def get(self, item_id: str) -> dict | None:
-        return self._open().store.get(str(item_id))
+        return self.backends.store.get(str(item_id))
 
     def __len__(self) -> int:
-        return self._open().store.count()
+        return self.backends.store.count()
 
     def plan(self, query: str, **request: Any) -> SearchPlan:
         """The validated plan of a search (see SearchPlan.build for the request's keys)."""
@@ -265,13 +269,13 @@ class Engine:
         A model that fails or times out leaves the answer to what still works, marked degraded.
         embed_query: a function giving the query's vector (the server's batched, cached embedding) in place
         of the engine's model."""
-        self._open()
+        _ = self.backends  # DataDirError once closed
         return pipeline.search(self.plan(query, **request), self._context, embed_query)
 
     def similar(self, item_id: str, k: int = 10, filters: Any = None, same_category: bool = False) -> SearchResponse | None:
         """The k items nearest to one item by its own vector, itself left out, inside the filters; same_category:
         its category's products first. None when there is no such item. See search/similar.py."""
-        self._open()
+        _ = self.backends  # DataDirError once closed
         return similar(self._context, str(item_id), k, filters, same_category)
 
     def rerank_texts(self, query: str, documents: Sequence[str], instruction: str | None = None,
@@ -286,14 +290,10 @@ class Engine:
         return head_features(pipeline.run(plan, self._context, until="fuse"), self._context, self.config.search.ranker_depth)
 
     def stats(self) -> dict[str, Any]:
-        backends, context = self._open(), self._context
+        context, vectors = self._context, self.vector_set()
         return {
-            "data_dir": str(self.data_dir),
-            "items": backends.store.count(),
-            "model": {"name": backends.embedder.name, "dim": backends.embedder.dim},
-            **backends.stats(),
-            "last_seq": backends.store.last_seq(),
-            "read_only": backends.read_only,
+            **self.backends.stats(),
+            "migration": None if vectors is None else {"model": vectors.model, "role": vectors.role, "seq": vectors.seq},
             "ranker": None if context.ranker is None else context.ranker.meta.get("cv", "trained"),
             "reranker": None if context.reranker is None else {"name": context.reranker.name,
                                                                "breaker": context.rerank_breaker.state},

@@ -14,7 +14,7 @@ import logging
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import orjson
@@ -23,8 +23,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 
-from ..models import InputTooLong, ModelUnavailable
+from ..models import Embedder, InputTooLong, ModelUnavailable, create_embedder
 from ..search.engine import Engine
+from ..search.migration import SwapRequests
 from ..ui import ui_router
 from . import errors
 from .auth import InvalidKeyEntry, Keys, Scope, parse_key_entries
@@ -71,7 +72,6 @@ class Service:
         self.metrics = Metrics()
         self.cache = make_cache(settings.cache, settings.cache_entries, settings.cache_ttl_s, on_error=self._cache_failed,
                                 max_bytes=settings.cache_max_bytes)
-        self.embedder = engine.embedder
         self.reranker = engine.reranker
         max_batch = settings.max_batch or self.embedder.serving_batch or 64
         self.batcher = MicroBatcher(self._embed_batch, max_batch, settings.max_wait_ms, settings.max_queue,
@@ -81,6 +81,10 @@ class Service:
         self.experiments = Experiments(engine)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ready = False
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.engine.embedder  # read each time: a migration may swap in another model
 
     def _cache_failed(self, operation: str, exc: Exception) -> None:
         self.metrics.cache_errors.labels(operation).inc()
@@ -137,7 +141,9 @@ class Service:
         return out, sum(min(n, limit) for n in counts)
 
 
-def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI:
+def create_app(engine: Engine, settings: ServeSettings | None = None,
+               embedder_for: Callable[[str], Embedder] | None = None) -> FastAPI:
+    """The server's app. embedder_for: how a migration's model string becomes a model (default: the factory's)."""
     settings = settings or ServeSettings.from_env()
     service = Service(engine, settings)
     service.metrics.registry.register(ReadCounter(
@@ -166,9 +172,14 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         # are never scanned again; garbage made while serving is still collected.
         gc.collect()
         gc.freeze()
+        # The writer takes the swap of a migration run beside it (`shopsearch migrate`; search/migration.py).
+        swaps = None if engine.read_only else SwapRequests(
+            engine, embedder_for or (lambda spec: create_embedder(engine.config.model, spec)))
         service.ready = True
         yield
         service.ready = False
+        if swaps is not None:
+            swaps.stop()
         await service.batcher.stop()
         service.cache.close()
 

@@ -26,12 +26,16 @@ class Retrieve:
         return True
 
     def run(self, candidates: Candidates, context: SearchContext) -> Candidates:
-        plan = candidates.plan
+        plan, backends = candidates.plan, context.backends
+        generation = backends.vector_generation
         if plan.vector_leg and candidates.query_vector is None:
             self._embed_query(candidates, context)
-        backends = context.backends
         timings = candidates.timings
         with backends.reading():
+            if backends.vector_generation != generation and candidates.query_vector is not None:
+                # Another model's vectors were swapped in (a migration) since the query was embedded.
+                candidates.query_vector = None
+                self._embed_query(candidates, context)
             candidates.allowed = allowed = backends.mask(candidates.conditions)
             if backends.server_fusion is not None and candidates.query_vector is not None \
                     and self._server_can_fuse(candidates, context):
