@@ -280,6 +280,8 @@ def test_cli_migrate_keeps_the_live_model_when_the_new_one_is_worse(small_dir, m
     (["--embedding-model", "nonsense:model", "--force"], "--embedding-model"),
     (["--embedding-model", "default", "--force"], "already uses multilingual-e5-small-q4-int8"),
     (["--cleanup"], "holds no second model's vectors"),
+    (["--embedding-model", "e5-nano", "--judgments-from-events"], "has no search log yet"),
+    (["--embedding-model", "e5-nano", "--judgments", "missing.csv"], "no such file"),
 ])
 def test_cli_migrate_bad_inputs_change_nothing(small_dir, args, message):
     data, _ = small_dir
@@ -310,3 +312,48 @@ def test_a_replica_follows_the_writers_swap(open_engine, icecat_items, tmp_path)
     for query in ("notebook case", "laser pointer", "toner"):
         expected = [(h.id, round(h.score, 4)) for h in writer.search(query, mode="vector", k=5, exact=True).hits]
         assert [(h.id, round(h.score, 4)) for h in replica.search(query, mode="vector", k=5, exact=True).hits] == expected
+
+
+CRASHING_SWAP = """
+import os, sys
+sys.path.insert(0, {tests!r})
+from helpers import HashEmbedder, catalogue
+from shopsearch import Engine
+from shopsearch.index.migration import VectorSet
+old, new = HashEmbedder(dim=32, name="hash-live"), HashEmbedder(dim=16, name="hash-next")
+engine = Engine.open({data!r}, embedder=old)
+engine.upsert(catalogue())
+engine.backends.save_vectors()  # an old-model snapshot on disk, as a serving writer has
+vectors = VectorSet.create(engine.data_dir, "hash-next", {{"name": new.name, "dim": new.dim}})
+vectors.catch_up(engine.backends, new)
+engine.backends.swap_vectors = lambda *args: os._exit(9)  # killed just after the catalogue transaction
+engine.swap_model(vectors, new)
+"""
+
+
+def test_a_crash_just_after_the_swaps_commit_opens_on_the_new_model(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    data = tmp_path / "data"
+    script = CRASHING_SWAP.format(tests=str(Path(__file__).parent), data=str(data))
+    assert subprocess.run([sys.executable, "-c", script], timeout=120).returncode == 9
+    assert (data / "migration" / "previous.sqlite").exists()
+    with Engine.open(data, embedder=HashEmbedder(dim=16, name="hash-next")) as engine:
+        vectors = engine.vector_set()  # the interrupted rename is finished
+        assert vectors.role == "previous" and vectors.model == {"name": "hash-live", "dim": 32}
+        assert not (data / "migration" / "previous.sqlite").exists()
+        # The HNSW index was replayed from the catalogue (the old model's snapshot was dropped first):
+        # an item's nearest neighbours by its stored vector score as the catalogue's vectors say.
+        store = engine.backends.store
+        rows = {row: np.frombuffer(blob, dtype=np.float32) for row, _, blob in store.live_vectors()}
+        matrix = np.stack(list(rows.values()))
+        assert matrix.shape[1] == 16 and engine.backends.vector.count() == len(rows)
+        for item_id in ("3", "11"):
+            row = store.rows_by_id([item_id])[item_id]
+            best = np.sort(matrix @ rows[row])[::-1][1]  # the best other item
+            hits = engine.similar(item_id, k=1).hits
+            assert abs(hits[0].score - best) < 1e-5
