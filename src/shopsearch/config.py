@@ -207,6 +207,20 @@ class UnderstandConfig(Validated):
     popular_days: float = 30.0
     popular_min_searches: int = 2
     popular_min_clicked: int = 1
+    # Cross-lingual search (text/crosslingual.py): a query word the catalogue lacks, in a language the
+    # catalogue has little of (or undetermined), is searched by the catalogue's words for it, from a
+    # bilingual lexicon where one is installed, else the model's nearest catalogue terms (the best if its
+    # cosine is at least translate_threshold, and those within translate_margin of it; terms used by at
+    # least translate_min_count products), at most translate_terms per word, each scaled by
+    # translate_weight below an exact match. A language of at least catalogue_language_share of the
+    # catalogue's titles is one it has.
+    translate: bool = True  # a request's `translate` overrides it
+    translate_weight: float = 0.7
+    translate_terms: int = 2
+    translate_threshold: float = 0.88
+    translate_margin: float = 0.02
+    translate_min_count: int = 2
+    catalogue_language_share: float = 0.2
 
     def _check(self) -> None:
         _require(0 <= self.around < 1, f"around must be from 0 up to (not including) 1, got {self.around}")
@@ -215,7 +229,10 @@ class UnderstandConfig(Validated):
         _require(self.popular_min_searches >= 1 and self.popular_min_clicked >= 0,
                  f"popular_min_searches must be at least 1 and popular_min_clicked not negative, got "
                  f"{self.popular_min_searches} and {self.popular_min_clicked}")
-        for name in ("typo_weight", "synonym_weight", "entity_boost", "type_boost"):
+        _require(self.translate_terms >= 1 and self.translate_min_count >= 1,
+                 "translate_terms and translate_min_count must be at least 1")
+        _require(0 <= self.catalogue_language_share <= 1, "catalogue_language_share must be from 0 to 1")
+        for name in ("typo_weight", "synonym_weight", "entity_boost", "type_boost", "translate_weight"):
             value = getattr(self, name)
             _require(math.isfinite(value) and value >= 0, f"{name} must be finite and non-negative, got {value}")
         _require(bool(self.price_field), "price_field must name a field")

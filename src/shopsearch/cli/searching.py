@@ -87,6 +87,7 @@ def print_response(response: SearchResponse) -> None:
                 for name, bounds in understood.filters.items()]
         read += [f"{e['field']} {e['value']!r} ({e['use']})" for e in understood.entities if e["use"] != "none"]
         read += [f"{s['phrase']} = {', '.join(s['alternatives'])}" for s in understood.synonyms]
+        read += [f"{t['from']} -> {' / '.join(t['to'])} ({t['source']})" for t in understood.translations]
         if understood.text != response.query or read:
             click.echo(f"understood: {understood.text!r}" + (f"; {'; '.join(read)}" if read else ""))
         if understood.did_you_mean:

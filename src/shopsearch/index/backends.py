@@ -433,6 +433,7 @@ class Backends:
             "chunk_index": {"chunks": self.chunks.count(), "bytes": self.chunks.size_bytes()},
             "catalogue_bytes": self.store.size_bytes(),
             "last_seq": self.store.last_seq(), "read_only": self.read_only,
+            "languages": self.lexicon().language_counts(),  # per field, as text/languages.py reads them
         }
 
 

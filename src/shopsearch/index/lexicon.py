@@ -10,6 +10,8 @@ it is derived state, rebuilt on every open, so a crash cannot leave it behind th
 - suggestions: titles, brands and categories (text/suggest/);
 - entities: the values of the configured fields (brand, category, colour...), keyed by their
   words' stems, so "Laptops" in the catalogue is named by "laptop" in a query;
+- languages: how many titles and descriptions are in each language (text/languages.py), which
+  decides whether a query's language is one the catalogue has (cross-lingual translation);
 - product types: each row's type (text/product_type.py: its category, else its title's head
   noun), so that a query naming a type can prefer products of it to accessories for it.
 """
@@ -25,6 +27,7 @@ import numpy as np
 
 from ..text import Analyzer
 from ..text.analyzer import whole_words
+from ..text.languages import detect as detect_language, shares
 from ..text.product_type import type_key
 from ..text.suggest import SuggestIndex
 from ..text.typos import TypoCorrector
@@ -33,6 +36,7 @@ from .store import CatalogueStore
 
 MAX_ENTITY_WORDS = 4  # longer values are not what shoppers type
 SUGGESTED_FIELDS = ("title", "brand", "category")
+LANGUAGE_FIELDS = ("title", "description")
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class CatalogueLexicon:
         self.seq = 0  # the last catalogue write it holds
         self._types: dict[tuple[str, ...], int] = {}  # a type's stems -> its code
         self._type_of = np.full(0, -1, dtype=np.int32)  # row -> type code (-1: none)
+        self.languages: dict[str, Counter[str]] = {name: Counter() for name in LANGUAGE_FIELDS}
 
     # -- building and keeping current -------------------------------------------
     @classmethod
@@ -97,6 +102,10 @@ class CatalogueLexicon:
         for name in SUGGESTED_FIELDS:
             for value in _values(record.get(name)):
                 (self.suggestions.add if sign > 0 else self.suggestions.remove)(value, name)
+        for name in LANGUAGE_FIELDS:
+            text = _text(record.get(name))
+            if text.strip():
+                self.languages[name][detect_language(text)] += sign
         with self._lock:
             for name in self.entity_fields:
                 for value in _values(record.get(name)):
@@ -145,6 +154,14 @@ class CatalogueLexicon:
         return groups[0][0] if groups else word
 
     # -- reading ------------------------------------------------------------------
+    def language_counts(self) -> dict[str, dict[str, int]]:
+        """Per text field, how many products' text is in each language ("und": not determined)."""
+        return {name: dict(+counted) for name, counted in self.languages.items()}
+
+    def language_shares(self) -> dict[str, float]:
+        """Each language's share of the titles whose language is determined."""
+        return shares(+self.languages["title"])
+
     def entities_in(self, words: Sequence[str]) -> list[Entity]:
         """The values of entity fields a text's whole words name, longest first, left to right, not overlapping."""
         keys = [self._stem(w) for w in words]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -11,8 +13,10 @@ import numpy as np
 from ..config import EngineConfig
 from ..errors import IndexUnavailable, InvalidRequest
 from ..index.backends import Backends
+from ..index.terms import CatalogueTerms
 from ..models import Reranker
 from ..text import Analyzer
+from ..text.glossaries import glossary
 from .candidates import Candidates, QueryEmbedder
 from .plan import Abilities
 from .ranker import LearnedRanker
@@ -20,6 +24,8 @@ from .resilience import CircuitBreaker, ModelCallFailed
 from .rules import RuleSet
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+TERMS_REFRESH_S = 30.0
 
 
 @dataclass
@@ -34,6 +40,9 @@ class SearchContext:
     vector_breaker: CircuitBreaker = field(init=False)  # a vector index on a server (Milvus)
     ranker_lock: threading.Lock = field(default_factory=threading.Lock)
     rules: RuleSet = field(default_factory=RuleSet)  # the merchandising rules in force (search/merchandising.py)
+    _terms: tuple[tuple, CatalogueTerms, float] | None = field(default=None, init=False)
+    _terms_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _terms_retry: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         settings = self.config.search
@@ -49,6 +58,7 @@ class SearchContext:
     def abilities(self) -> Abilities:
         return Abilities(ranker=self.ranker is not None, ranker_problem=self.ranker_problem,
                          reranker=self.reranker is not None, understand=self.config.understand.enabled,
+                         translate=self.config.understand.translate,
                          sortable=self.backends.columns.can_sort)
 
     def embed_query(self, query: str, embed: QueryEmbedder | None = None) -> np.ndarray:
@@ -59,6 +69,15 @@ class SearchContext:
             return self.embed_breaker.call(lambda: embed(query, timeout), timeout, times_itself=True)
         model = self.backends.embedder
         return self.embed_breaker.call(lambda: model.embed_queries([query])[0], timeout)
+
+    def embed_words(self, words: list[str]) -> np.ndarray:
+        """Query words' vectors (translation), under the embedding timeout and circuit breaker."""
+        model = self.backends.embedder
+        return self.embed_breaker.call(lambda: model.embed_queries(words), self.config.search.embed_timeout_s)
+
+    def glossary(self, language: str) -> dict[str, list[str]]:
+        """The bilingual lexicon for query words of `language` (text/glossaries.py); {} without one."""
+        return glossary(language)
 
     def read_vectors(self, read: Callable[[], T]) -> T:
         """What `read` gets from the vector index; on a server, under its circuit breaker (the client times
@@ -80,6 +99,30 @@ class SearchContext:
         scores = self.rerank_breaker.call(lambda: reranker.score(query, list(documents), instruction),
                                           timeout_s or self.config.search.rerank_timeout_s)
         return np.asarray(scores, dtype=np.float32)
+
+    def terms(self) -> CatalogueTerms | None:
+        """The catalogue's frequent words embedded with the model (index/terms.py): built on first use,
+        then again when the vocabulary or the model changed (at most every TERMS_REFRESH_S; only new
+        words are embedded, the writer saving them in the data directory for the next open). None while
+        the model cannot embed them (tried again after TERMS_REFRESH_S)."""
+        lexicon, embedder = self.backends.lexicon(), self.backends.embedder
+        with self._terms_lock:
+            terms, now = self._terms, time.monotonic()
+            current = (id(lexicon), lexicon.seq, embedder.name)
+            stale = terms is None or terms[0][2] != embedder.name or (
+                terms[0][:2] != current[:2] and now - terms[2] >= TERMS_REFRESH_S)
+            if stale and now >= self._terms_retry:
+                same_model = terms[1] if terms is not None and terms[0][2] == embedder.name else None
+                try:
+                    built = CatalogueTerms.build(lexicon.words.counts(), embedder, self.backends.data_dir / "terms",
+                                                 self.config.understand.translate_min_count,
+                                                 save=not self.backends.read_only, previous=same_model)
+                except Exception as exc:  # noqa: BLE001 - the model is down: translate by the lexicon alone
+                    log.warning("catalogue terms not embedded (%s); translating by lexicon only for now", exc)
+                    self._terms_retry = now + TERMS_REFRESH_S
+                    return terms[1] if same_model is not None and terms is not None else None
+                self._terms = terms = (current, built, now)
+        return terms[1] if terms is not None else None
 
     def records(self, candidates: Candidates, rows: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The records of `rows` (deleted ones left out), read from the catalogue once per search."""

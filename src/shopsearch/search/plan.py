@@ -29,6 +29,7 @@ class Abilities:
     ranker_problem: str | None = None  # why there is no learned ranker, when one failed to load
     reranker: bool = False
     understand: bool = True  # query understanding runs unless a request turns it off
+    translate: bool = True  # and translates words the catalogue lacks (UnderstandConfig.translate)
     # Whether a field has values a sort can order by (numbers or dates); by default none has.
     sortable: Callable[[str], bool] = lambda name: False
 
@@ -58,6 +59,7 @@ class SearchPlan:
     facets: bool = False
     explain: bool = True
     understand: bool = True  # read price wording, typos, synonyms and brand words first
+    translate: bool = True  # words the catalogue lacks are translated into its words (understanding)
     sort: str = "relevance"  # or FIELD:asc, FIELD:desc, newest (normalised: newest is its field:desc)
     sort_depth: int = 200  # a sort orders this many of the best results
     rules: bool = True  # the merchandising rules apply
@@ -105,7 +107,8 @@ class SearchPlan:
 
         Request keys: mode, k, offset, filters (CLI strings or a mapping, see index.filters),
         fusion, rrf_k, keyword_weight, vector_weight, candidates, exact, ranker, ranker_depth,
-        rerank, rerank_depth, rerank_instruction, timeout_s, facets, explain, understand, sort, sort_depth, rules."""
+        rerank, rerank_depth, rerank_instruction, timeout_s, facets, explain, understand, translate, sort,
+        sort_depth, rules."""
         unknown = set(request) - _REQUEST_KEYS
         if unknown:
             name = sorted(unknown)[0]
@@ -156,6 +159,7 @@ class SearchPlan:
             rerank_instruction=instruction, timeout_s=timeout,
             facets=_flag(given, "facets", False), explain=_flag(given, "explain", True),
             understand=_flag(given, "understand", abilities.understand), sort=sort,
+            translate=_flag(given, "translate", abilities.translate),
             sort_depth=_count(given, "sort_depth", defaults.sort_depth, 1), rules=_flag(given, "rules", True),
         )
 

@@ -33,6 +33,8 @@ class Understood:
     synonyms: list[dict[str, Any]] = field(default_factory=list)  # {"phrase", "alternatives"}
     entities: list[dict[str, Any]] = field(default_factory=list)  # {"field", "value", "text", "use"}
     did_you_mean: str | None = None  # the query as typed, every correction made (price wording kept)
+    language: str | None = None  # the query's, as text/languages.py reads it ("zh", "es", "en", "und")
+    translations: list[dict[str, Any]] = field(default_factory=list)  # {"from", "to": [...], "source"}
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -97,6 +97,8 @@ class RankingParams(BaseModel):
     ranker_depth: int | None = Field(default=None, ge=1, le=1000)
     # Query understanding (price wording, typos, synonyms, brands); None: the server's setting.
     understand: bool | None = None
+    # Translate query words the catalogue lacks into its words (cross-lingual); None: the server's setting.
+    translate: bool | None = None
     sort: str | None = Field(default=None, max_length=200)  # relevance, newest, FIELD:asc, FIELD:desc
     sort_depth: int | None = Field(default=None, ge=1, le=1000)
     rules: bool | None = None  # the merchandising rules apply (default true)

@@ -153,6 +153,11 @@ class TypoCorrector:
                     if key in deletes and not deletes[key]:
                         del deletes[key]
 
+    def counts(self) -> dict[str, int]:
+        """Every word with how many products use it (a copy)."""
+        with self._lock:
+            return dict(self._counts)
+
     def count(self, word: str) -> int:
         """The word's count (0 when it is not in the vocabulary)."""
         return self._counts.get(word, 0)
