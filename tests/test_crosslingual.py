@@ -214,3 +214,13 @@ def test_a_model_down_before_the_terms_are_embedded_leaves_the_lexicon(tmp_path)
         response = engine.search("蓝牙音箱 teclado", mode="keyword")
         assert ids(response)[0] == "speaker"
         assert [t["source"] for t in response.understood.translations] == ["lexicon", "lexicon"]
+
+
+def test_in_hybrid_search_the_models_candidates_come_from_the_querys_own_nearest_products(english):
+    engine, embedder = english
+    engine.search("teclado", mode="hybrid")  # the catalogue's terms embedded
+    before = embedder.embedded
+    response = engine.search("raton", mode="hybrid")
+    assert response.understood.translations == [{"from": "raton", "to": ["mouse"], "source": "embedding"}]
+    assert ids(response)[:2] in (["mouse", "mouse-2"], ["mouse-2", "mouse"])
+    assert embedder.embedded - before == 2  # the word and the query, whose vector the vector leg reuses

@@ -403,7 +403,8 @@ def rrf_here(engine, query, filters=None, depth=100):
     return dict(zip(rows.tolist(), scores.tolist())), legs
 
 
-RRF_EQUAL = {"mode": "hybrid", "fusion": "rrf", "keyword_weight": 1.0, "vector_weight": 1.0}
+# Translation off: the reference below fuses the legs of the query as typed.
+RRF_EQUAL = {"mode": "hybrid", "fusion": "rrf", "keyword_weight": 1.0, "vector_weight": 1.0, "translate": False}
 
 
 def test_hybrid_rrf_is_fused_on_the_server_as_shopsearch_fuses_it(server_bm25, monkeypatch):

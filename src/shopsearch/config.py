@@ -220,6 +220,9 @@ class UnderstandConfig(Validated):
     translate_threshold: float = 0.88
     translate_margin: float = 0.02
     translate_min_count: int = 2
+    # The model's candidates for a word are the words of the products the query's own vector finds
+    # first, this many (0: every catalogue term): measured 0.36 to 0.39 of English on the Spanish dev queries.
+    translate_feedback: int = 10
     catalogue_language_share: float = 0.2
 
     def _check(self) -> None:
@@ -232,6 +235,8 @@ class UnderstandConfig(Validated):
         _require(self.translate_terms >= 1 and self.translate_min_count >= 1,
                  "translate_terms and translate_min_count must be at least 1")
         _require(0 <= self.catalogue_language_share <= 1, "catalogue_language_share must be from 0 to 1")
+        _require(-1 <= self.translate_threshold <= 1 and 0 <= self.translate_margin <= 2 and self.translate_feedback >= 0,
+                 "translate_threshold must be a cosine (-1 to 1), translate_margin from 0 to 2, translate_feedback >= 0")
         for name in ("typo_weight", "synonym_weight", "entity_boost", "type_boost", "translate_weight"):
             value = getattr(self, name)
             _require(math.isfinite(value) and value >= 0, f"{name} must be finite and non-negative, got {value}")

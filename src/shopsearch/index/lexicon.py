@@ -159,8 +159,8 @@ class CatalogueLexicon:
         return {name: dict(+counted) for name, counted in self.languages.items()}
 
     def language_shares(self) -> dict[str, float]:
-        """Each language's share of the titles whose language is determined."""
-        return shares(+self.languages["title"])
+        """Each language's share of the titles and descriptions whose language is determined."""
+        return shares(self.languages["title"] + self.languages["description"])
 
     def entities_in(self, words: Sequence[str]) -> list[Entity]:
         """The values of entity fields a text's whole words name, longest first, left to right, not overlapping."""

@@ -49,11 +49,15 @@ class CatalogueTerms:
             _save(folder, embedder, words, vectors)
         return cls(words, vectors)
 
-    def translate(self, word_vectors: np.ndarray, limit: int, threshold: float,
-                  margin: float) -> list[list[tuple[str, float]]]:
-        """Each query word vector's nearest catalogue terms (text/crosslingual.nearest_terms), best first."""
-        found = nearest_terms(word_vectors, self.vectors, limit, threshold, margin)
-        return [[(self.words[i], score) for i, score in row] for row in found]
+    def translate(self, word_vectors: np.ndarray, limit: int, threshold: float, margin: float,
+                  among: set[str] | None = None) -> list[list[tuple[str, float]]]:
+        """Each query word vector's nearest catalogue terms (text/crosslingual.nearest_terms), best first;
+        `among`: only these words are candidates."""
+        index = np.arange(len(self.words))
+        if among is not None:
+            index = np.asarray([i for i, w in enumerate(self.words) if w in among], dtype=np.int64)
+        found = nearest_terms(word_vectors, self.vectors[index], limit, threshold, margin)
+        return [[(self.words[int(index[i])], score) for i, score in row] for row in found]
 
     def word_vectors(self, words: list[str], embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """The query words' vectors, each embedded once per process (kept: shoppers repeat words)."""

@@ -57,7 +57,7 @@ class Understand:
             corrections, vector_text = _corrections(text, words, plan.query, lexicon, analyzer, settings, understood)
             alternatives += corrections
         if lexicon is not None and plan.translate:
-            alternatives += _translations(words, lexicon, context, understood)
+            alternatives += _translations(words, lexicon, context, understood, candidates, vector_text)
             if understood.translations:
                 # The model reads the query with its words' translations beside it: measured better than the
                 # query alone on the cross-lingual dev set (vector leg, Chinese 0.31 to 0.51 of English).
@@ -115,19 +115,22 @@ def _corrections(text: str, text_words: list[str], query: str, lexicon: Catalogu
     return alternatives, vector_text
 
 
-def _translations(words: list[str], lexicon: CatalogueLexicon, context: SearchContext,
-                  understood: Understood) -> list[Alternative]:
+def _translations(words: list[str], lexicon: CatalogueLexicon, context: SearchContext, understood: Understood,
+                  candidates: Candidates, vector_text: str) -> list[Alternative]:
     """The catalogue's words for query words it lacks, when the query is in a language the catalogue has
     little of (or one not determined): from a bilingual lexicon, else the model's nearest catalogue terms."""
     settings, language = context.config.understand, understood.language or UNDETERMINED
-    if lexicon.language_shares().get(language, 0.0) >= settings.catalogue_language_share:
+    have = lexicon.language_shares()
+    if have.get(language, 0.0) >= settings.catalogue_language_share:
         return []
     corrected = {c["from"] for c in understood.corrections}
-    # A query read as another language: each of its words in that language (the catalogue may hold a
-    # few of them in some product's text); any other word, only if the catalogue lacks it.
+    # A query read as a language other than the catalogue's: each of its words in that language (the
+    # catalogue may hold a few of them in some product's text); any other word (and every word when
+    # neither language is known), only if the catalogue lacks it.
+    foreign = language != UNDETERMINED and bool(have)
     unknown = [w for w in dict.fromkeys(words) if w not in corrected and not is_function_word(w)
                and any(c.isalpha() for c in w) and not lexicon.entities_in([w])
-               and (not lexicon.words.count(w) or (language != UNDETERMINED and detect_language(w) == language))]
+               and (not lexicon.words.count(w) or (foreign and detect_language(w) == language))]
     if not unknown:
         return []
     found: dict[str, tuple[list[tuple[str, float]], str]] = {}
@@ -145,9 +148,10 @@ def _translations(words: list[str], lexicon: CatalogueLexicon, context: SearchCo
             vectors = terms.word_vectors(rest, context.embed_words)
         except ModelCallFailed:  # the model is down: the lexicon's translations (if any) stand
             vectors = None
+        among = _feedback_words(context, vector_text, candidates) if vectors is not None else None
         if vectors is not None:
             nearest = terms.translate(vectors, settings.translate_terms, settings.translate_threshold,
-                                      settings.translate_margin)
+                                      settings.translate_margin, among)
             for word, translated in zip(rest, nearest):
                 if translated:
                     found[word] = [(term, 1.0) for term, _ in translated], "embedding"
@@ -157,6 +161,23 @@ def _translations(words: list[str], lexicon: CatalogueLexicon, context: SearchCo
             alternatives.append(Alternative(context.analyzer.groups(term), settings.translate_weight * weight, term))
         understood.translations.append({"from": word, "to": [term for term, _ in translated], "source": source})
     return alternatives
+
+
+def _feedback_words(context: SearchContext, vector_text: str, candidates: Candidates) -> set[str] | None:
+    """The words of the products the query's own vector finds first (translate_feedback of them): the only
+    candidates for a word's translation by the model, whose sentence-level alignment across languages is
+    better than its word-level one. The query's vector is kept for the vector leg (no second model call)."""
+    depth = context.config.understand.translate_feedback
+    if depth <= 0 or candidates.plan.mode == "keyword":
+        return None
+    try:
+        candidates.query_vector = context.embed_query(vector_text, candidates.embed_query)
+    except ModelCallFailed:
+        return None
+    with context.backends.reading():
+        rows, _ = context.backends.vector.search(candidates.query_vector, depth)
+    records = context.backends.store.records(rows.tolist()).values()
+    return {w for record in records for w in whole_words(str(record.get("title") or ""))}
 
 
 def _glosses(word: str, glossary: dict[str, list[str]], analyzer: Analyzer) -> list[list[str]]:
