@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...config import UnderstandConfig
+from ...errors import IndexUnavailable
 from ...index.filters import Condition
 from ...index.keyword import Alternative
 from ...index.lexicon import CatalogueLexicon, Entity
@@ -171,11 +172,11 @@ def _feedback_words(context: SearchContext, vector_text: str, candidates: Candid
     if depth <= 0 or candidates.plan.mode == "keyword":
         return None
     try:
-        candidates.query_vector = context.embed_query(vector_text, candidates.embed_query)
-    except ModelCallFailed:
+        query_vector = candidates.query_vector = context.embed_query(vector_text, candidates.embed_query)
+        with context.backends.reading():
+            rows, _ = context.read_vectors(lambda: context.backends.vector.search(query_vector, depth))
+    except (ModelCallFailed, IndexUnavailable):  # the model or the vector server is away: all terms stay candidates
         return None
-    with context.backends.reading():
-        rows, _ = context.backends.vector.search(candidates.query_vector, depth)
     records = context.backends.store.records(rows.tolist()).values()
     return {w for record in records for w in whole_words(str(record.get("title") or ""))}
 
