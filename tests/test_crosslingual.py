@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -10,7 +12,7 @@ from shopsearch import Engine
 from shopsearch.models.base import EmbedderBase
 from shopsearch.text.crosslingual import gloss_phrases, nearest_terms, weighted
 from shopsearch.text.glossaries import glossary, inverted, parse_cedict
-from shopsearch.text.languages import UNDETERMINED, counts, detect, is_function_word, shares
+from shopsearch.text.languages import UNDETERMINED, detect, is_function_word, shares
 
 # -- languages ------------------------------------------------------------------------------------
 
@@ -33,7 +35,8 @@ def test_detect_reads_any_text_and_han_means_chinese(text):
 
 
 def test_counts_and_shares():
-    counted = counts(["Wireless mouse for the office", "Ratón inalámbrico para la oficina", "无线鼠标", "", "XYZ-100"])
+    texts = ["Wireless mouse for the office", "Ratón inalámbrico para la oficina", "无线鼠标", "XYZ-100"]
+    counted = Counter(detect(text) for text in texts)
     assert counted == {"en": 1, "es": 1, "zh": 1, UNDETERMINED: 1}
     assert shares(counted) == pytest.approx({"en": 1 / 3, "es": 1 / 3, "zh": 1 / 3})
     assert is_function_word("para") and is_function_word("The") and not is_function_word("mochila")
@@ -91,11 +94,11 @@ def test_cedict_lines_and_their_inversion():
 
 
 def test_the_installed_cedict_translates_product_words():
-    zh = glossary("zh")
+    zh = glossary("zh", "en")
     assert len(zh) > 100_000
     assert "Bluetooth" in zh["蓝牙"] and any("keyboard" in g for g in zh["键盘"])
-    assert "键盘" in glossary("en")["keyboard"]
-    assert glossary("es") == {}
+    assert "键盘" in glossary("en", "zh")["keyboard"]
+    assert glossary("es", "en") == {} and glossary("en", "en") == {}
 
 
 # -- in a search ------------------------------------------------------------------------------------

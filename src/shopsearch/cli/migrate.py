@@ -73,10 +73,12 @@ def migrate(data_dir, model, judgments, queries_file, from_events, mode, force, 
 
 def _candidate(engine, vectors, model: str, embedder):
     """The candidate vector set of `model`: the one being built, or a new one."""
-    from ..index.migration import VectorSet
+    from ..index.migration import VectorSet, refuse_remote
 
-    if engine.backends.remote:
-        raise click.ClickException("the vectors are on Milvus: index into a new collection with the new model instead")
+    try:
+        refuse_remote(engine.backends)  # before any embedding
+    except ShopsearchError as exc:
+        raise fail(exc) from None
     if embedder.name == engine.embedder.name and embedder.dim == engine.embedder.dim:
         raise click.BadParameter(f"{engine.data_dir} already uses {embedder.name}", param_hint="--embedding-model")
     if vectors is not None and vectors.role == "candidate" and vectors.spec == model and vectors.matches(embedder):

@@ -102,11 +102,10 @@ class CatalogueLexicon:
         for name in SUGGESTED_FIELDS:
             for value in _values(record.get(name)):
                 (self.suggestions.add if sign > 0 else self.suggestions.remove)(value, name)
-        for name in LANGUAGE_FIELDS:
-            text = _text(record.get(name))
-            if text.strip():
-                self.languages[name][detect_language(text)] += sign
+        languages = [(name, detect_language(text)) for name in LANGUAGE_FIELDS if (text := _text(record.get(name))).strip()]
         with self._lock:
+            for name, language in languages:
+                self.languages[name][language] += sign
             for name in self.entity_fields:
                 for value in _values(record.get(name)):
                     key = self.key(value)
@@ -156,11 +155,14 @@ class CatalogueLexicon:
     # -- reading ------------------------------------------------------------------
     def language_counts(self) -> dict[str, dict[str, int]]:
         """Per text field, how many products' text is in each language ("und": not determined)."""
-        return {name: dict(+counted) for name, counted in self.languages.items()}
+        with self._lock:
+            return {name: dict(+counted) for name, counted in self.languages.items()}
 
     def language_shares(self) -> dict[str, float]:
         """Each language's share of the titles and descriptions whose language is determined."""
-        return shares(self.languages["title"] + self.languages["description"])
+        with self._lock:
+            counted = self.languages["title"] + self.languages["description"]
+        return shares(counted)
 
     def entities_in(self, words: Sequence[str]) -> list[Entity]:
         """The values of entity fields a text's whole words name, longest first, left to right, not overlapping."""

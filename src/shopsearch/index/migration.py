@@ -166,10 +166,11 @@ class VectorSet:
         """New item and chunk vector indexes (empty folders) holding this set's vectors."""
         from .factory import vector_index
 
+        refuse_remote(backends)  # an HNSW index in memory: no records to carry (a server's filter fields)
         dim, config = self.model["dim"], backends.config
         vector = vector_index(vector_dir, dim, config, analyzer=backends.analyzer)
         for rows, matrix in _blocks(self.vectors("items"), dim):
-            vector.apply(self.seq, rows[:, 0].tolist(), matrix, [], list(backends.store.records(rows[:, 0].tolist()).values()))
+            vector.apply(self.seq, rows[:, 0].tolist(), matrix, [])
         chunk_vectors = vector_index(chunk_dir, dim, config, chunks=True)
         live: list[tuple[int, int]] = []
         for keys, matrix in _blocks(self.vectors("chunks"), dim):
@@ -209,8 +210,7 @@ def swap(backends: Backends, candidate: VectorSet, embedder: Embedder, live_spec
     """Put the candidate's vectors and model in place of the directory's (the writer, with writes held by
     the caller): the previous model's vector set, for a rollback."""
     data_dir, store = backends.data_dir, backends.store
-    if backends.remote:
-        raise DataDirError("the vectors are on Milvus: index into a new collection with the new model instead")
+    refuse_remote(backends)
     candidate.catch_up(backends, embedder)
     live_model = json.loads(store.get_meta("model") or "{}")
     previous = VectorSet.create(data_dir, live_spec, live_model, role="previous", name="previous.sqlite")
@@ -239,6 +239,11 @@ def swap(backends: Backends, candidate: VectorSet, embedder: Embedder, live_spec
     log.info("%s: vectors of %s swapped in (generation %d)", data_dir, embedder.name, generation)
     return previous
 
+
+def refuse_remote(backends: Backends) -> None:
+    """A migration builds local HNSW indexes: vectors on a server (Milvus) are migrated there instead."""
+    if backends.remote:
+        raise DataDirError("the vectors are on Milvus: index into a new collection with the new model instead")
 
 
 def follow_swap(backends: Backends) -> None:

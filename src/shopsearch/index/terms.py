@@ -28,18 +28,19 @@ class CatalogueTerms:
     def __init__(self, words: list[str], vectors: np.ndarray) -> None:
         self.words = words
         self.vectors = vectors
+        self._position = {word: i for i, word in enumerate(words)}
         self._lookups: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def build(cls, counts: dict[str, int], embedder: Embedder, folder: Path, min_count: int, save: bool = True,
               previous: "CatalogueTerms | None" = None) -> "CatalogueTerms":
-        """The terms of a vocabulary ({word: products using it}). Vectors are reused from `previous` (the same
-        model's) and from the ones saved in `folder`; with `save`, the new set is saved there."""
+        """The terms of a vocabulary ({word: products using it}). Vectors, and the query words' seen so far, are
+        reused from `previous` (the same model's, in memory), else read from `folder`; with `save`, the new set
+        is saved there."""
         words = sorted(w for w, n in counts.items() if n >= min_count and len(w) >= 2 and is_letter_word(w))
-        cached = _load(folder, embedder)
-        if previous is not None:
-            cached.update(zip(previous.words, previous.vectors))
+        # The set held in memory already has the words saved before: the file is read only on the first build.
+        cached = dict(zip(previous.words, previous.vectors)) if previous is not None else _load(folder, embedder)
         missing = [w for w in words if w not in cached]
         for start in range(0, len(missing), EMBED_BATCH):
             part = missing[start:start + EMBED_BATCH]
@@ -47,17 +48,21 @@ class CatalogueTerms:
         vectors = np.asarray([cached[w] for w in words], dtype=np.float32).reshape(len(words), embedder.dim)
         if save and missing:
             _save(folder, embedder, words, vectors)
-        return cls(words, vectors)
+        terms = cls(words, vectors)
+        if previous is not None:
+            terms._lookups, terms._lock = previous._lookups, previous._lock  # one cache, one guard
+        return terms
 
     def translate(self, word_vectors: np.ndarray, limit: int, threshold: float, margin: float,
                   among: set[str] | None = None) -> list[list[tuple[str, float]]]:
         """Each query word vector's nearest catalogue terms (text/crosslingual.nearest_terms), best first;
         `among`: only these words are candidates."""
-        index = np.arange(len(self.words))
-        if among is not None:
-            index = np.asarray([i for i, w in enumerate(self.words) if w in among], dtype=np.int64)
+        if among is None:
+            found = nearest_terms(word_vectors, self.vectors, limit, threshold, margin)
+            return [[(self.words[i], score) for i, score in row] for row in found]
+        index = sorted(self._position[w] for w in among if w in self._position)
         found = nearest_terms(word_vectors, self.vectors[index], limit, threshold, margin)
-        return [[(self.words[int(index[i])], score) for i, score in row] for row in found]
+        return [[(self.words[index[i]], score) for i, score in row] for row in found]
 
     def word_vectors(self, words: list[str], embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """The query words' vectors, each embedded once per process (kept: shoppers repeat words)."""

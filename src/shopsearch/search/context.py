@@ -75,9 +75,9 @@ class SearchContext:
         model = self.backends.embedder
         return self.embed_breaker.call(lambda: model.embed_queries(words), self.config.search.embed_timeout_s)
 
-    def glossary(self, language: str) -> dict[str, list[str]]:
-        """The bilingual lexicon for query words of `language` (text/glossaries.py); {} without one."""
-        return glossary(language)
+    def glossary(self, source: str, target: str) -> dict[str, list[str]]:
+        """The bilingual lexicon from `source` words into `target` ones (text/glossaries.py); {} without one."""
+        return glossary(source, target)
 
     def read_vectors(self, read: Callable[[], T]) -> T:
         """What `read` gets from the vector index; on a server, under its circuit breaker (the client times

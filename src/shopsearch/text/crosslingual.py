@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -68,7 +68,3 @@ def weighted(counts: Mapping[str, int], limit: int) -> list[tuple[str, float]]:
     top = math.log1p(ranked[0][1])
     return [(term, math.log1p(count) / top) for term, count in ranked]
 
-
-def translated_text(words: Sequence[str], translations: Mapping[str, Sequence[str]]) -> str:
-    """The query with each translated word replaced by its best translation (for display and the dense leg)."""
-    return " ".join(translations[w][0] if translations.get(w) else w for w in words)

@@ -24,7 +24,7 @@ from typing import Callable
 _ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
 _PARENTHESES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _SKIPPED_GLOSS = re.compile(r"^(CL:|see |variant of |old variant|surname |used in )", re.IGNORECASE)
-_loaded: dict[str, dict[str, list[str]]] = {}
+_loaded: dict[tuple[str, str], dict[str, list[str]]] = {}
 _lock = threading.RLock()  # the inverted lexicon loads the other under it
 
 
@@ -66,15 +66,18 @@ def inverted(glossary: dict[str, list[str]]) -> dict[str, list[str]]:
     return dict(found)
 
 
-SOURCES: dict[str, Callable[[], dict[str, list[str]]]] = {"zh": _cedict, "en": lambda: inverted(glossary("zh"))}
+SOURCES: dict[tuple[str, str], Callable[[], dict[str, list[str]]]] = {
+    ("zh", "en"): _cedict,
+    ("en", "zh"): lambda: inverted(glossary("zh", "en")),
+}
 
 
-def glossary(language: str) -> dict[str, list[str]]:
-    """The lexicon for words of `language` ({} when there is none)."""
-    source = SOURCES.get(language)
-    if source is None:
+def glossary(source: str, target: str) -> dict[str, list[str]]:
+    """The lexicon from words of `source` into `target` ({} when there is none): loaded only when asked for."""
+    load = SOURCES.get((source, target))
+    if load is None:
         return {}
     with _lock:
-        if language not in _loaded:
-            _loaded[language] = source()
-        return _loaded[language]
+        if (source, target) not in _loaded:
+            _loaded[(source, target)] = load()
+        return _loaded[(source, target)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable
 
 UNDETERMINED = "und"
 
@@ -44,11 +43,6 @@ def detect(text: str) -> str:
     if evidence[best] == 0 or list(evidence.values()).count(evidence[best]) > 1:
         return UNDETERMINED
     return best
-
-
-def counts(texts: Iterable[str]) -> Counter[str]:
-    """How many of the texts are in each language (empty texts not counted)."""
-    return Counter(detect(text) for text in texts if text and text.strip())
 
 
 def shares(counted: Counter[str]) -> dict[str, float]:

@@ -134,11 +134,14 @@ def _translations(words: list[str], lexicon: CatalogueLexicon, context: SearchCo
                and (not lexicon.words.count(w) or (foreign and detect_language(w) == language))]
     if not unknown:
         return []
+    # The lexicons from the word's script (Han: Chinese, else taken as English) into the catalogue's languages
+    # (Latin text of no determined language taken as English): CC-CEDICT into English, inverted into Chinese.
+    targets = [lang for lang, share in have.items() if share >= settings.catalogue_language_share] or ["en"]
     found: dict[str, tuple[list[tuple[str, float]], str]] = {}
     for word in unknown:
-        # The lexicon by the word's script: Chinese words CC-CEDICT's, others the English one (inverted).
-        glossary = context.glossary("zh" if detect_language(word) == "zh" else "en")
-        translated = [term for glosses in _glosses(word, glossary, context.analyzer)
+        source = "zh" if detect_language(word) == "zh" else "en"
+        translated = [term for target in targets if target != source
+                      for glosses in _glosses(word, context.glossary(source, target), context.analyzer)
                       for term in weighted(gloss_phrases(glosses, lexicon.words.count), settings.translate_terms)]
         if translated:
             found[word] = translated, "lexicon"
@@ -184,8 +187,10 @@ def _feedback_words(context: SearchContext, vector_text: str, candidates: Candid
 def _glosses(word: str, glossary: dict[str, list[str]], analyzer: Analyzer) -> list[list[str]]:
     """A word's glosses; for a compound the lexicon lacks, each of its parts' (jieba's finer words, else its
     characters): "移动硬盘" is "移动" (portable) and "硬盘" (hard disk), each translated."""
-    if word in glossary or not glossary:
-        return [glossary[word]] if word in glossary else []
+    if word in glossary:
+        return [glossary[word]]
+    if not glossary:
+        return []
     parts = [group[0] for group in analyzer.groups(word) if group[0] != word and group[0] in glossary]
     parts = parts or [c for c in word if c in glossary]
     return [glossary[part] for part in dict.fromkeys(parts)]
