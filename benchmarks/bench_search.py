@@ -33,13 +33,15 @@ from typing import Any, Callable, Sequence
 os.environ.setdefault("LANCE_LOG", "error")
 os.environ.setdefault("RUST_LOG", "error")
 
-import numpy as np
-
-from shopsearch.config import EngineConfig
-from shopsearch.models.base import EmbedderBase
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tables import log, print_table  # noqa: E402
+from tables import avx2_only_if_asked, cpu_flags, log, print_table, simd_note  # noqa: E402
+
+AVX2_ONLY = avx2_only_if_asked()  # before numpy loads
+
+import numpy as np  # noqa: E402
+
+from shopsearch.config import EngineConfig  # noqa: E402
+from shopsearch.models.base import EmbedderBase  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ICECAT = (REPO / ".." / "shared" / "datasets" / "icecat").resolve()
@@ -355,6 +357,39 @@ def profile_hybrid(engine, work, top: int = 18) -> str:
     return buf.getvalue()
 
 
+def time_backend(name: str, data_dir: Path, embedder, work, warm, queries) -> dict:
+    """The same catalogue under another vector backend: a copy of the directory without its vector
+    index, opened with that backend (it replays the catalogue's stored vectors), then timed."""
+    import dataclasses
+
+    from shopsearch import Engine
+
+    copy = data_dir.with_name(f"{data_dir.name}-{name}")
+    shutil.copytree(data_dir, copy, ignore=shutil.ignore_patterns("vector", "*.lock"))
+    base = EngineConfig.from_env()
+    config = dataclasses.replace(base, vector=dataclasses.replace(base.vector, backend=name))
+    gc.collect()
+    before = memory()
+    started = time.perf_counter()
+    engine = Engine.open(copy, config, embedder=embedder)
+    replay_s = time.perf_counter() - started
+    grown = memory().get("RssAnon", 0) - before.get("RssAnon", 0)
+    try:
+        log(f"  {name}: replayed in {replay_s:.1f} s; timing queries")
+        latency = time_shopsearch(engine, work, warm, record_ids=False)
+        recall = vector_recall(engine, queries)
+        items = engine.stats()["items"]
+    finally:
+        engine.close()
+        shutil.rmtree(copy, ignore_errors=True)
+    return {"latency": latency, "recall": recall, "replay_s": replay_s, "rss_anon_bytes_per_item": grown / max(items, 1)}
+
+
+def backend_row(hybrid: dict, recall: dict) -> list:
+    by = hybrid["excl_embed_by_variant"]
+    return [by[v][p] for v in VARIANTS for p in ("p50", "p99")] + [recall[v] for v in VARIANTS]
+
+
 # -- competitors -------------------------------------------------------------
 def run_timed(fn: Callable[[str, str], list[str]], work, warm, budget_s: float, min_queries: int):
     for q, v in warm:
@@ -504,6 +539,14 @@ def main(argv=None) -> int:
                     help="cProfile the 100k hybrid loop (auto: only when it misses its target)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data directories")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--simd", choices=("native", "avx2"), default="native",
+                    help="avx2: faiss and OpenBLAS as on an AVX2-only CPU (ONNX Runtime, hnswlib, tantivy keep this CPU's)")
+    ap.add_argument("--icecat-vectors", type=Path,
+                    help="an .npz cache of the icecat items' vectors under --model: read when it exists (no "
+                         "re-embedding), else written after embedding")
+    ap.add_argument("--vector-backends", default="",
+                    help="comma list of further vector backends (hnsw, faiss) to time on the synthetic catalogue "
+                         "beside the configured one, each replayed from the same catalogue (table 6)")
     args = ap.parse_args(argv)
 
     icecat_limit = 2000 if args.quick else None
@@ -525,6 +568,7 @@ def main(argv=None) -> int:
             "python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "quick": args.quick, "shopsearch": shopsearch.__version__,
             "k": K, "passes": passes, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "cpu": cpu_flags(), "simd": simd_note(),
         },
         "targets": TARGETS,
     }
@@ -553,10 +597,21 @@ def main(argv=None) -> int:
         # ---- 1-3: icecat ~20k -------------------------------------------------
         label_small = f"icecat {len(items) / 1000:.1f}k"
         log(f"indexing {label_small} with the real model")
-        rec = RecordingEmbedder(real, len(items))
+        cache = args.icecat_vectors
+        if cache is not None and cache.exists():
+            saved = np.load(cache)
+            rec = LookupEmbedder(real, dict(zip(saved["texts"].tolist(), saved["vectors"])))
+        else:
+            rec = RecordingEmbedder(real, len(items))
         dir_small = tmp_root / "icecat"
         engine, idx_small = index_shopsearch(items, dir_small, rec)
-        vec_small = np.stack([rec.vector(it.embedding_text()) for it in items])
+        if isinstance(rec, LookupEmbedder):
+            vec_small = np.stack([rec.table[it.embedding_text()] for it in items])
+        else:
+            vec_small = np.stack([rec.vector(it.embedding_text()) for it in items])
+            if cache is not None:
+                texts = [it.embedding_text() for it in items]
+                np.savez(cache, texts=np.array(texts), vectors=vec_small)
         log(f"  {idx_small['products_per_s']:.0f} products/s; timing queries")
         lat_small = time_shopsearch(engine, work, warm)
         recall_small = vector_recall(engine, queries)
@@ -592,6 +647,8 @@ def main(argv=None) -> int:
         finish_disk(engine, dir_big, idx_big)
         del engine
         gc.collect()
+        other_backends = {name: time_backend(name, dir_big, big_embedder, work, warm, queries)
+                          for name in args.vector_backends.split(",") if name.strip()}
 
         # ---- 4: competitors ---------------------------------------------------
         comp: dict[str, dict[str, Any]] = {}
@@ -622,6 +679,7 @@ def main(argv=None) -> int:
         print(f"\nshopsearch {shopsearch.__version__} benchmark  |  {os.cpu_count()} CPUs  |  Python "
               f"{platform.python_version()}  |  k={K}  |  {'QUICK' if args.quick else 'full'} run, {total_s:.0f} s  |  load avg before/after "
               f"{load_before[0]:.2f}/{os.getloadavg()[0]:.2f} (other processes skew timings)")
+        print(f"CPU: {cpu_flags()}; {simd_note()}")
 
         rows = []
         for label, m, how in ((label_small, idx_small, "real model"), (label_big, idx_big, f"{args.synthetic_embed} vectors")):
@@ -704,6 +762,18 @@ def main(argv=None) -> int:
                 ok = by[fastest]["p50"] >= TARGETS["speedup_vs_fastest_competitor"]
                 print(f"  goal: >= {TARGETS['speedup_vs_fastest_competitor']:.0f}x faster than the faster of the two "
                       f"({fastest}): {by[fastest]['p50']:.1f}x -> {'MET' if ok else 'MISSED'}")
+
+        if other_backends:
+            configured = EngineConfig.from_env().vector.backend
+            rows = [[f"{configured} (configured)", *backend_row(lat_big["hybrid"], recall_big), "-", "-"]]
+            for name, r in other_backends.items():
+                rows.append([name, *backend_row(r["latency"]["hybrid"], r["recall"]), r["replay_s"],
+                             r["rss_anon_bytes_per_item"]])
+            print_table(f"6. Vector backends on {label_big}: hybrid excl. embedding (ms) and vector recall@10, "
+                        f"same catalogue and queries ({cpu_flags()}; {simd_note()})",
+                        ["backend", "none p50", "none p99", "price p50", "price p99", "brand p50", "brand p99",
+                         "recall none", "recall price", "recall brand", "replay s", "anon RSS B/item on open"], rows)
+            results["vector_backends"] = {n: _strip(r) for n, r in other_backends.items()}
 
         big = lat_big["hybrid"]
         emb = lat_big["hybrid"]["embed"]

@@ -22,7 +22,7 @@ Mode = Literal["keyword", "vector", "hybrid"]
 Fusion = Literal["rrf", "minmax", "zscore"]
 Truncation = Literal["truncate", "error"]
 ModelEngine = Literal["auto", "torch", "onnx"]
-VectorBackend = Literal["hnsw", "milvus"]
+VectorBackend = Literal["hnsw", "faiss", "milvus"]
 KeywordBackend = Literal["tantivy", "milvus"]
 EntityUse = Literal["boost", "filter", "off"]
 
@@ -88,7 +88,9 @@ class ModelConfig(Validated):
 
 @dataclass(frozen=True)
 class VectorConfig(Validated):
-    backend: VectorBackend = "hnsw"  # embedded (hnswlib) or Milvus (index/vector_milvus.py)
+    # Embedded: "hnsw" (hnswlib) or "faiss" (faiss's HNSW, one copy of each vector: about half the
+    # memory, `pip install 'shopsearch[faiss]'`); or Milvus (index/vector_milvus.py).
+    backend: VectorBackend = "hnsw"
     uri: str = ""  # milvus: milvus-lite:PATH (a local file) or milvus://HOST:19530
     collection: str = "shopsearch_items"  # milvus: one collection per catalogue
     m: int = 16
@@ -96,13 +98,13 @@ class VectorConfig(Validated):
     # 192 keeps recall@10 >= 0.96 on 100k near-duplicate-rich product vectors
     # (benchmarks/bench_search.py, table 2c); 128 fell to 0.91 there.
     ef_search: int = 192
-    # A filter leaving n of N rows is answered by an exact scan of those n rows
-    # when n*n <= exact_scan_ratio * N (as Qdrant's planner does, by cost):
-    # a scan costs ~n, a filtered graph walk ~N/n. 600 is where the two cost
-    # the same on uniform filters (512-d, 100k rows: ~7,700 rows). Real filters
-    # correlate with the vectors (a brand's products sit together), which makes
-    # the filtered walk longer: 2000 measured best (100k rows: ~14,000 rows).
-    exact_scan_ratio: float = 2000.0
+    # A filter leaving n of N rows is answered by an exact scan of those n rows when
+    # n*n <= exact_scan_ratio * N (as Qdrant's planner does, by cost): a scan costs ~n, a
+    # filtered graph walk ~N/n. The constant is where the two cost the same on this kind of
+    # CPU: `python benchmarks/bench_ann.py` measures both at shares from 0.5% to 50% and prints
+    # it. 3000 on the 2-core AVX-512 benchmark machine at 100k (the scan wins below ~17,000
+    # rows; docs/benchmarks.md); set SHOPSEARCH_VECTOR__EXACT_SCAN_RATIO to what it prints on yours.
+    exact_scan_ratio: float = 3000.0
     # milvus: seconds one call to the server may take (its client retries a refused connection until
     # then); a search whose vector leg fails answers by keyword, marked degraded.
     timeout_s: float = 5.0

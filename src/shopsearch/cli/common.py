@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..config import EngineConfig
+from ..config import EngineConfig, VectorConfig
 from ..errors import ShopsearchError
 from ..search.engine import Engine
 
@@ -66,7 +66,8 @@ def engine_config(embedding_model: str | None = None, rerank_model: str | None =
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, **changes))
     if index_uri:
         if index_uri == "embedded":
-            vector = dataclasses.replace(config.vector, backend="hnsw", uri="")
+            embedded = config.vector.backend if config.vector.backend != "milvus" else VectorConfig.backend
+            vector = dataclasses.replace(config.vector, backend=embedded, uri="")
         elif index_uri.startswith(("milvus://", "milvus-lite:")):
             vector = dataclasses.replace(config.vector, backend="milvus", uri=index_uri)
         else:

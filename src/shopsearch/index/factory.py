@@ -27,6 +27,10 @@ def vector_index(path: Path, dim: int, config: EngineConfig, chunks: bool = Fals
         from .vector_hnsw import HnswVectorIndex
 
         return HnswVectorIndex(path, dim, config.vector)
+    if config.vector.backend == "faiss":
+        from .vector_faiss import FaissVectorIndex
+
+        return FaissVectorIndex(path, dim, config.vector)
     from .milvus import BM25Unsupported, bm25_document
     from .vector_milvus import MilvusVectorIndex
 

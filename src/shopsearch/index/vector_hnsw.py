@@ -18,6 +18,7 @@ import hnswlib
 import numpy as np
 
 from ..config import VectorConfig
+from .exact import top_rows
 
 _STATE = "state.json"
 
@@ -52,6 +53,8 @@ class HnswVectorIndex:
         if not state_file.exists():
             return
         state = json.loads(state_file.read_text())
+        if "kind" in state:
+            return  # another backend's snapshot (faiss): start empty, the engine replays the catalogue
         if state["dim"] != self.dim:
             raise ValueError(f"vector index holds {state['dim']}-d vectors, the model makes {self.dim}-d")
         graph = hnswlib.Index(space="ip", dim=self.dim)
@@ -134,6 +137,7 @@ class HnswVectorIndex:
     def similarity(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
         inside = rows < len(self._present)
+        inside[inside] = self._present[rows[inside]]  # a deleted row has no vector
         out = np.zeros(len(rows), dtype=np.float32)
         out[inside] = self._vectors[rows[inside]] @ np.asarray(query, dtype=np.float32).reshape(-1)
         return out
@@ -146,11 +150,7 @@ class HnswVectorIndex:
         return (total / norm if norm > 0 else total).astype(np.float32)
 
     def _exact(self, query: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores = self._vectors[rows] @ query
-        k = min(k, len(rows))
-        top = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return rows[top], scores[top]
+        return top_rows(self._vectors, rows, query, k)
 
     def save(self) -> None:
         stamp = f"{self.applied_seq}-{os.getpid()}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -66,6 +68,16 @@ class Candidates:
 
     def degrade(self, reason: str) -> None:
         self.warnings.append(reason)
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Add the time the block takes to timings[name]: model calls from several stages all count as
+        embed_ms, so a search's time without the model is took_ms - embed_ms whichever stage called it."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + (time.perf_counter() - started) * 1000
 
     def reorder_head(self, head: np.ndarray, head_scores: np.ndarray) -> np.ndarray:
         """Put `head` (rows of the ranking, rescored by a second stage) first, best first, and the rest

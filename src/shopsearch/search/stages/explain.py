@@ -45,7 +45,11 @@ class Explain:
                 why.vector_score, why.vector_rank = vector.get(row, (None, None))
             why.matched_terms = matched_terms(analyzer, tokens, groups, hit.item)
             for name in ("title", "description"):
-                spans = highlight_spans(str(hit.item.get(name) or ""), query_terms, analyzer)
+                text = str(hit.item.get(name) or "")
+                # A field none of whose terms is a query term has nothing to mark: skip the word-by-word pass.
+                if query_terms.isdisjoint(analyzer.term_set(text)):
+                    continue
+                spans = highlight_spans(text, query_terms, analyzer)
                 if spans:
                     why.highlights[name] = spans
         return candidates

@@ -70,16 +70,14 @@ class Retrieve:
         return candidates
 
     def _embed_query(self, candidates: Candidates, context: SearchContext) -> None:
-        started = time.perf_counter()
         try:
-            candidates.query_vector = context.embed_query(candidates.vector_text, candidates.embed_query)
+            with candidates.timed("embed_ms"):
+                candidates.query_vector = context.embed_query(candidates.vector_text, candidates.embed_query)
         except ModelCallFailed as exc:  # the model is down: degrade, do not fail the shopper
             if candidates.plan.mode == "vector":
                 raise
             log.warning("query embedding failed, answering by keyword only: %s", exc)
             candidates.degrade(f"vector leg skipped: {exc}; results are keyword-only")
-        finally:
-            candidates.timings["embed_ms"] = (time.perf_counter() - started) * 1000
 
     @staticmethod
     def _server_can_fuse(candidates: Candidates, context: SearchContext) -> bool:

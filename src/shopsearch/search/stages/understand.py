@@ -149,7 +149,8 @@ def _translations(words: list[str], lexicon: CatalogueLexicon, context: SearchCo
     terms = context.terms() if rest else None
     if terms is not None:
         try:
-            vectors = terms.word_vectors(rest, context.embed_words)
+            with candidates.timed("embed_ms"):
+                vectors = terms.word_vectors(rest, context.embed_words)
         except ModelCallFailed:  # the model is down: the lexicon's translations (if any) stand
             vectors = None
         among = _feedback_words(context, vector_text, candidates) if vectors is not None else None
@@ -175,7 +176,8 @@ def _feedback_words(context: SearchContext, vector_text: str, candidates: Candid
     if depth <= 0 or candidates.plan.mode == "keyword":
         return None
     try:
-        query_vector = candidates.query_vector = context.embed_query(vector_text, candidates.embed_query)
+        with candidates.timed("embed_ms"):
+            query_vector = candidates.query_vector = context.embed_query(vector_text, candidates.embed_query)
         with context.backends.reading():
             rows, _ = context.read_vectors(lambda: context.backends.vector.search(query_vector, depth))
     except (ModelCallFailed, IndexUnavailable):  # the model or the vector server is away: all terms stay candidates
