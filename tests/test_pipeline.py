@@ -73,7 +73,7 @@ def test_stages_the_engine_lacks_are_refused_by_name():
 # -- config -----------------------------------------------------------------
 @pytest.mark.parametrize("variable, value", [
     ("SHOPSEARCH_SEARCH__FUSION", "borda"), ("SHOPSEARCH_SEARCH__MODE", "fuzzy"),
-    ("SHOPSEARCH_VECTOR__BACKEND", "faiss"), ("SHOPSEARCH_MODEL__TRUNCATION", "cut"),
+    ("SHOPSEARCH_VECTOR__BACKEND", "annoy"), ("SHOPSEARCH_MODEL__TRUNCATION", "cut"),
     ("SHOPSEARCH_SEARCH__CANDIDATES", "0"), ("SHOPSEARCH_SEARCH__VECTOR_WEIGHT", "-1"),
 ])
 def test_a_bad_setting_stops_start_up_naming_its_variable(variable, value):

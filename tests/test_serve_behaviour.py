@@ -44,7 +44,7 @@ def test_every_answer_has_its_own_query_id_cached_or_not(served):
 def test_events_are_kept_or_refused_by_index_and_analytics_say_exactly_what_happened(served):
     client, _, data_dir = served
     bag = [search(client, "laptop bag", user_id=f"u{i}") for i in range(4)]
-    nothing = search(client, "zzzz qqqq")
+    nothing = search(client, "zzzz qqqq", translate=False)  # the hash model may "translate" nonsense words
     lamp = search(client, "walnut lamp")
     assert nothing["results"] == [] and lamp["results"][0]["id"] == "lamp-1"
     shown = bag[0]["results"]
