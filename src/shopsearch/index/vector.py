@@ -53,3 +53,9 @@ class VectorIndex(Protocol):
 
     def close(self) -> None:
         """Release what the index holds open (a server connection); saving is save()'s job."""
+
+
+def fit_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """A row mask cut or padded (with False) to `size` rows: a filter computed over the catalogue's rows
+    against an index whose row count differs."""
+    return mask[:size] if len(mask) >= size else np.pad(mask, (0, size - len(mask)))

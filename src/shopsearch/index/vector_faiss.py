@@ -28,6 +28,7 @@ import numpy as np
 
 from ..config import VectorConfig
 from .exact import top_rows
+from .vector import fit_mask
 
 _STATE = "state.json"
 _KIND = "faiss-hnsw-flat"
@@ -153,7 +154,7 @@ class FaissVectorIndex:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         selected = self._alive
         if allowed is not None:
-            selected = self._alive & _fit(np.asarray(allowed, dtype=bool), len(self._node_of_row))[self._row_of_node]
+            selected = self._alive & fit_mask(np.asarray(allowed, dtype=bool), len(self._node_of_row))[self._row_of_node]
         n_selected = n_live if selected is self._alive else int(np.count_nonzero(selected))
         if n_selected == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -223,7 +224,3 @@ class FaissVectorIndex:
     def close(self) -> None:
         pass  # in memory and files: nothing held open
 
-
-def _fit(mask: np.ndarray, size: int) -> np.ndarray:
-    """A row mask cut or padded (with False) to `size` rows."""
-    return mask[:size] if len(mask) >= size else np.pad(mask, (0, size - len(mask)))

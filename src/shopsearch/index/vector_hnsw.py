@@ -19,6 +19,7 @@ import numpy as np
 
 from ..config import VectorConfig
 from .exact import top_rows
+from .vector import fit_mask
 
 _STATE = "state.json"
 
@@ -110,7 +111,7 @@ class HnswVectorIndex:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         candidates = self._present
         if allowed is not None:
-            candidates = self._present & _fit(allowed, len(self._present))
+            candidates = self._present & fit_mask(allowed, len(self._present))
             n_allowed = int(np.count_nonzero(candidates))
             if n_allowed == 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -186,9 +187,3 @@ class HnswVectorIndex:
     def close(self) -> None:
         pass  # in memory and files: nothing held open
 
-
-def _fit(mask: np.ndarray, size: int) -> np.ndarray:
-    """A row mask cut or padded (with False) to `size` rows."""
-    if len(mask) >= size:
-        return mask[:size]
-    return np.pad(mask, (0, size - len(mask)))
